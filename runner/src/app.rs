@@ -1,0 +1,393 @@
+//! A loaded application: the manifest resolved against its variables and stores, each
+//! component compiled, linked and wrapped in a `wasmtime_wasi_http` `ProxyHandler` that owns
+//! its instances (creation, reuse for up to `MAX_REQUESTS_PER_INSTANCE` requests,
+//! `MAX_CONCURRENT_PER_INSTANCE` at once, disposal when idle).
+
+use crate::allowed_hosts::{AllowList, AllowedHost};
+use crate::engine;
+use crate::host::HostState;
+use crate::host::key_value::KeyValueCtx;
+use crate::host::logging::{GuestLog, Output};
+use crate::host::outbound::OutboundHttp;
+use crate::kv::Stores;
+use crate::manifest::{ComponentDecl, Manifest};
+use anyhow::{Context as _, anyhow, bail};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use wasmtime::component::{GuestTaskId, Linker};
+use wasmtime::{Store, StoreContextMut, StoreLimitsBuilder};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::handler::{
+    self, HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, ViewFn, WorkerExpiration,
+    WorkerState, WorkerStatus,
+};
+
+/// Requests one instance serves before it is replaced (as `wasmtime serve` does for WASI 0.3).
+const MAX_REQUESTS_PER_INSTANCE: usize = 128;
+/// Requests one instance serves at the same time.
+const MAX_CONCURRENT_PER_INSTANCE: usize = 16;
+/// How long an idle instance is kept for reuse.
+const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default cap on one instance's linear memory (`--max-instance-memory`).
+pub const DEFAULT_MAX_INSTANCE_MEMORY: usize = 256 * 1024 * 1024;
+
+/// Per-component settings, fixed at load time.
+struct ComponentConfig {
+    id: Arc<str>,
+    pre: ProxyPre<HostState>,
+    environment: Vec<(String, String)>,
+    allowed: Arc<AllowList>,
+    key_value: Arc<KeyValueCtx>,
+    variables: Arc<BTreeMap<String, String>>,
+    max_memory: usize,
+}
+
+/// The `ProxyHandler` state of one component: how to make a new instance of it.
+pub struct ComponentState {
+    config: ComponentConfig,
+    components: Weak<Components>,
+    next_instance: AtomicU64,
+}
+
+pub type ComponentHandler = ProxyHandler<ComponentState>;
+
+/// All components of the app, by id.
+pub struct Components {
+    handlers: HashMap<String, ComponentHandler>,
+    next_request: AtomicU64,
+}
+
+impl Components {
+    pub fn handler(&self, id: &str) -> Option<&ComponentHandler> {
+        self.handlers.get(id)
+    }
+
+    /// Runs one request through component `id`; a guest failure is logged with the component.
+    pub async fn handle(
+        &self,
+        id: &str,
+        handler: &ComponentHandler,
+        request: handler::Request,
+    ) -> wasmtime::Result<handler::Response> {
+        let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let result = handler.handle(request_id, request).await;
+        if let Err(e) = &result {
+            tracing::error!(
+                component = id,
+                request = request_id,
+                "request failed: {e:#}"
+            );
+        }
+        result
+    }
+}
+
+/// What `App::load` needs besides the manifest.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    /// `spin.toml`, or a directory containing it.
+    pub manifest: std::path::PathBuf,
+    /// Where the default key-value store lives; `.spin/` beside the manifest if unset.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// `--variable name=value` values.
+    pub variables: BTreeMap<String, String>,
+    /// Whether `SPIN_VARIABLE_*` environment variables are read.
+    pub read_env_variables: bool,
+    pub max_instance_memory: usize,
+}
+
+impl AppOptions {
+    pub fn new(manifest: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            manifest: manifest.into(),
+            state_dir: None,
+            variables: BTreeMap::new(),
+            read_env_variables: true,
+            max_instance_memory: DEFAULT_MAX_INSTANCE_MEMORY,
+        }
+    }
+
+    pub fn variable(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.variables.insert(name.to_string(), value.into());
+        self
+    }
+
+    pub fn state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The manifest file these options name.
+    pub fn manifest_file(&self) -> std::path::PathBuf {
+        if self.manifest.is_dir() {
+            self.manifest.join("spin.toml")
+        } else {
+            self.manifest.clone()
+        }
+    }
+}
+
+/// A loaded app, ready to serve.
+pub struct App {
+    pub manifest: Manifest,
+    pub components: Arc<Components>,
+    pub state_dir: std::path::PathBuf,
+}
+
+impl App {
+    pub fn load(options: &AppOptions) -> anyhow::Result<Self> {
+        let manifest = Manifest::load(&options.manifest_file())?;
+        let values = crate::variables::resolve(&manifest.variables, &options.variables, |name| {
+            options
+                .read_env_variables
+                .then(|| std::env::var(name).ok())
+                .flatten()
+        })
+        .map_err(|reason| anyhow!("{}: {reason}", manifest.path.display()))?;
+
+        let state_dir = options
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| manifest.dir.join(".spin"));
+        let stores = open_stores(&manifest, &state_dir)?;
+
+        let linker = crate::host::linker(engine::engine())?;
+        let mut configs = Vec::new();
+        for decl in manifest.components.values() {
+            configs.push(
+                configure(
+                    &manifest,
+                    decl,
+                    &values,
+                    &stores,
+                    &linker,
+                    options.max_instance_memory,
+                )
+                .with_context(|| format!("component `{}`", decl.id))?,
+            );
+        }
+        let components = Arc::new_cyclic(|weak: &Weak<Components>| Components {
+            handlers: configs
+                .into_iter()
+                .map(|config| {
+                    let id = config.id.to_string();
+                    let state = ComponentState {
+                        config,
+                        components: weak.clone(),
+                        next_instance: AtomicU64::new(0),
+                    };
+                    (id, ProxyHandler::new(state))
+                })
+                .collect(),
+            next_request: AtomicU64::new(0),
+        });
+        Ok(Self {
+            manifest,
+            components,
+            state_dir,
+        })
+    }
+}
+
+/// Opens every store a component names. Without a runtime config only `default` exists, kept
+/// in SQLite in the state directory, as with `spin up`.
+fn open_stores(manifest: &Manifest, state_dir: &std::path::Path) -> anyhow::Result<Stores> {
+    let mut stores = Stores::default();
+    for decl in manifest.components.values() {
+        for (index, label) in decl.key_value_stores.iter().enumerate() {
+            if label != "default" {
+                bail!(
+                    "{}: component.{}.key_value_stores[{index}]: no key-value store `{label}` \
+                     (only `default` exists without a runtime config)",
+                    manifest.path.display(),
+                    decl.id
+                );
+            }
+        }
+    }
+    let uses_default = manifest
+        .components
+        .values()
+        .any(|c| c.key_value_stores.iter().any(|l| l == "default"));
+    if uses_default {
+        let database = crate::kv::sqlite::Database::open(&state_dir.join("sqlite_key_value.db"))?;
+        stores.insert("default", Arc::new(database.store("default")));
+    }
+    Ok(stores)
+}
+
+fn configure(
+    manifest: &Manifest,
+    decl: &ComponentDecl,
+    values: &BTreeMap<String, String>,
+    stores: &Stores,
+    linker: &Linker<HostState>,
+    max_memory: usize,
+) -> anyhow::Result<ComponentConfig> {
+    let file = manifest.path.display();
+    let id = &decl.id;
+    let mut allowed = Vec::new();
+    for (index, template) in decl.allowed_outbound_hosts.iter().enumerate() {
+        let key = format!("{file}: component.{id}.allowed_outbound_hosts[{index}]");
+        let entry = template.render(values).map_err(|r| anyhow!("{key}: {r}"))?;
+        allowed.push(AllowedHost::parse(&entry).map_err(|r| anyhow!("{key}: {r}"))?);
+    }
+    let mut variables = BTreeMap::new();
+    for (name, template) in &decl.variables {
+        let value = template
+            .render(values)
+            .map_err(|r| anyhow!("{file}: component.{id}.variables.{name}: {r}"))?;
+        variables.insert(name.clone(), value);
+    }
+    if !decl.source.is_file() {
+        bail!(
+            "{file}: component.{id}.source: {} does not exist (build it with `runner build`, or serve with `runner up --build`)",
+            decl.source.display()
+        );
+    }
+    let component = engine::load_component(&decl.source)
+        .map_err(|e| anyhow!("{file}: component.{id}.source: {e:#}"))?;
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| anyhow!("{file}: component.{id}: cannot be linked by this runner: {e:#}"))?;
+    let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre).map_err(|e| {
+        anyhow!(
+            "{file}: component.{id}: does not export `wasi:http/handler@0.3.0` (is it a spin-sdk 7 HTTP component?): {e:#}"
+        )
+    })?;
+    Ok(ComponentConfig {
+        id: id.as_str().into(),
+        pre: ProxyPre::P3(pre),
+        environment: decl
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        allowed: Arc::new(AllowList::new(allowed)),
+        key_value: Arc::new(KeyValueCtx {
+            granted: decl.key_value_stores.iter().cloned().collect(),
+            stores: stores.clone(),
+        }),
+        variables: Arc::new(variables),
+        max_memory,
+    })
+}
+
+impl HandlerState for ComponentState {
+    type StoreData = HostState;
+    type WorkerExpiration = IdleExpiration;
+    type WorkerState = InstanceWorker;
+
+    async fn instantiate(
+        &self,
+    ) -> wasmtime::Result<Instance<HostState, IdleExpiration, InstanceWorker>> {
+        let config = &self.config;
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(GuestLog::new(&config.id, Output::Stdout))
+            .stderr(GuestLog::new(&config.id, Output::Stderr))
+            .envs(&config.environment);
+        let state = HostState {
+            table: Default::default(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHttp {
+                component: config.id.clone(),
+                allowed: config.allowed.clone(),
+                components: self.components.clone(),
+            },
+            key_value: config.key_value.clone(),
+            variables: config.variables.clone(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(config.max_memory)
+                .instances(64)
+                .build(),
+        };
+        let mut store = Store::new(engine::engine(), state);
+        store.limiter(|state| &mut state.limits);
+        let proxy = config.pre.instantiate_async(&mut store).await?;
+        let instance = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(component = &*config.id, instance, "new instance");
+        Ok(Instance {
+            store,
+            proxy,
+            view: ViewFn::P3(wasmtime_wasi_http::p3::WasiHttpView::http),
+            expiration: IdleExpiration {
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
+            state: InstanceWorker {
+                component: config.id.clone(),
+                instance,
+            },
+        })
+    }
+}
+
+/// Ends an instance once it has been idle for `IDLE_INSTANCE_TIMEOUT`.
+pub struct IdleExpiration {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl WorkerExpiration for IdleExpiration {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        if status != WorkerStatus::Idle {
+            return Poll::Pending;
+        }
+        let deadline = tokio::time::Instant::from_std(start + IDLE_INSTANCE_TIMEOUT);
+        if self.sleep.deadline() != deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+/// Per-instance bookkeeping for the `ProxyHandler` worker.
+pub struct InstanceWorker {
+    component: Arc<str>,
+    instance: u64,
+}
+
+impl WorkerState for InstanceWorker {
+    type StoreData = HostState;
+    type RequestId = u64;
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= MAX_REQUESTS_PER_INSTANCE {
+            ShouldAccept::Never
+        } else if concurrent >= MAX_CONCURRENT_PER_INSTANCE {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _store: StoreContextMut<'_, HostState>,
+        _request: u64,
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
+        if let Err(e) = result {
+            tracing::error!(
+                component = &*self.component,
+                instance = self.instance,
+                "instance failed: {e:#}"
+            );
+        }
+        drop(store);
+    }
+}

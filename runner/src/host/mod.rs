@@ -1,0 +1,83 @@
+//! What a guest gets: the per-instance host state and the one linker that lists every
+//! capability (WASI 0.2 and 0.3, wasi:http 0.3 handler and client, Spin key-value and
+//! variables, wasi:keyvalue). One module per capability sits beside this one.
+
+pub mod bindings;
+pub mod key_value;
+pub mod logging;
+pub mod outbound;
+pub mod variables;
+
+use key_value::{KeyValue, KeyValueCtx, KeyValueView};
+use outbound::OutboundHttp;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use variables::{Variables, VariablesView};
+use wasmtime::StoreLimits;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::p3::{WasiHttpCtxView, WasiHttpView};
+
+/// The data of one store: one guest instance, serving one or more requests.
+pub struct HostState {
+    pub table: ResourceTable,
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub outbound: OutboundHttp,
+    pub key_value: Arc<KeyValueCtx>,
+    pub variables: Arc<BTreeMap<String, String>>,
+    pub limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.outbound,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+fn key_value_view(state: &mut HostState) -> KeyValueView<'_> {
+    KeyValueView {
+        table: &mut state.table,
+        ctx: &state.key_value,
+    }
+}
+
+fn variables_view(state: &mut HostState) -> VariablesView<'_> {
+    VariablesView {
+        values: &state.variables,
+    }
+}
+
+/// Every import a guest may link against.
+pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    bindings::spin::key_value::key_value::add_to_linker::<_, KeyValue>(
+        &mut linker,
+        key_value_view,
+    )?;
+    bindings::wasi::keyvalue::store::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
+    bindings::wasi::keyvalue::atomics::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
+    bindings::wasi::keyvalue::batch::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
+    bindings::spin::variables::variables::add_to_linker::<_, Variables>(
+        &mut linker,
+        variables_view,
+    )?;
+    Ok(linker)
+}

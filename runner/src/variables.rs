@@ -1,0 +1,189 @@
+//! Application variables and the `{{ name }}` templates that use them.
+//!
+//! Values come, highest priority first, from `--variable name=value`, from the environment
+//! (`SPIN_VARIABLE_NAME`, as in Spin), then from the manifest's `default`. They are resolved
+//! once at start-up: a required variable without a value stops the runner there, not at the
+//! first request.
+
+use crate::manifest::VariableDecl;
+use std::collections::BTreeMap;
+
+/// Spin's variable names: lowercase ASCII letters, digits and `_`, starting with a letter.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.contains("__");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid variable name (lowercase letters, digits and single `_`, starting with a letter)"
+        ))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Variable(String),
+}
+
+/// A string that may contain `{{ variable }}` references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                parts.push(Part::Literal(rest[..start].to_string()));
+            }
+            let after = &rest[start + 2..];
+            let end = after
+                .find("}}")
+                .ok_or_else(|| format!("`{text}`: `{{{{` without a closing `}}}}`"))?;
+            let name = after[..end].trim();
+            check_name(name).map_err(|reason| format!("`{text}`: {reason}"))?;
+            parts.push(Part::Variable(name.to_string()));
+            rest = &after[end + 2..];
+        }
+        if rest.contains("}}") {
+            return Err(format!("`{text}`: `}}}}` without an opening `{{{{`"));
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_string()));
+        }
+        Ok(Self { parts })
+    }
+
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// Every referenced variable must be declared in the manifest's `[variables]`.
+    pub fn check_references(
+        &self,
+        declared: &BTreeMap<String, VariableDecl>,
+    ) -> Result<(), String> {
+        for part in &self.parts {
+            if let Part::Variable(name) = part
+                && !declared.contains_key(name)
+            {
+                return Err(format!(
+                    "refers to `{{{{ {name} }}}}`, which is not declared in [variables]"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(l) => out.push_str(l),
+                Part::Variable(name) => out.push_str(
+                    values
+                        .get(name)
+                        .ok_or_else(|| format!("variable `{name}` has no value"))?,
+                ),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The environment variable Spin reads for application variable `name`.
+pub fn env_name(name: &str) -> String {
+    format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())
+}
+
+/// Resolves every declared application variable to its value.
+pub fn resolve(
+    declared: &BTreeMap<String, VariableDecl>,
+    overrides: &BTreeMap<String, String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>, String> {
+    if let Some(unknown) = overrides.keys().find(|k| !declared.contains_key(*k)) {
+        return Err(format!(
+            "--variable {unknown}: no variable `{unknown}` is declared in the manifest's [variables]"
+        ));
+    }
+    let mut values = BTreeMap::new();
+    for (name, decl) in declared {
+        let value = overrides
+            .get(name)
+            .cloned()
+            .or_else(|| env(&env_name(name)))
+            .or_else(|| decl.default.clone());
+        match value {
+            Some(v) => {
+                values.insert(name.clone(), v);
+            }
+            None => {
+                return Err(format!(
+                    "variables.{name}: required variable has no value (set it with --variable {name}=VALUE or {})",
+                    env_name(name)
+                ));
+            }
+        }
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(default: Option<&str>) -> VariableDecl {
+        VariableDecl {
+            default: default.map(str::to_string),
+            required: default.is_none(),
+            secret: false,
+        }
+    }
+
+    #[test]
+    fn templates_render_and_refuse_bad_syntax() {
+        let t = Template::parse("http://{{ host }}:{{port}}").unwrap();
+        let values = BTreeMap::from([("host".into(), "a".into()), ("port".into(), "1".into())]);
+        assert_eq!(t.render(&values).unwrap(), "http://a:1");
+        assert!(Template::parse("{{ host").is_err());
+        assert!(Template::parse("{{ Host }}").is_err());
+        assert!(Template::parse("x }}").is_err());
+    }
+
+    #[test]
+    fn overrides_beat_env_beat_defaults() {
+        let declared = BTreeMap::from([
+            ("a".to_string(), decl(Some("d"))),
+            ("b".to_string(), decl(Some("d"))),
+        ]);
+        let overrides = BTreeMap::from([("a".to_string(), "cli".to_string())]);
+        let values = resolve(&declared, &overrides, |k| {
+            (k == "SPIN_VARIABLE_A" || k == "SPIN_VARIABLE_B").then(|| "env".into())
+        })
+        .unwrap();
+        assert_eq!(values["a"], "cli");
+        assert_eq!(values["b"], "env");
+    }
+
+    #[test]
+    fn missing_required_and_unknown_overrides_are_errors() {
+        let declared = BTreeMap::from([("a".to_string(), decl(None))]);
+        let e = resolve(&declared, &BTreeMap::new(), |_| None).unwrap_err();
+        assert!(e.contains("SPIN_VARIABLE_A"), "{e}");
+        let overrides = BTreeMap::from([("zz".to_string(), "1".to_string())]);
+        assert!(
+            resolve(&declared, &overrides, |_| None)
+                .unwrap_err()
+                .contains("zz")
+        );
+    }
+}
