@@ -54,7 +54,7 @@ impl RunningApp {
         format!("http://{}", self.addr)
     }
 
-    /// The routes served, as `route -> component`.
+    /// The routes served, as Spin prints them: `component: URL` (` (wildcard)` for `/...`).
     pub fn routes(&self) -> &[String] {
         &self.routes
     }
@@ -74,7 +74,9 @@ impl RunningApp {
 
 /// Loads the app and serves it on `listen` (port 0 picks a free port).
 pub async fn start(options: &AppOptions, listen: SocketAddr) -> anyhow::Result<RunningApp> {
-    let app = App::load(options)?;
+    // Loading compiles components: keep it off the async workers.
+    let options = options.clone();
+    let app = tokio::task::spawn_blocking(move || App::load(&options)).await??;
     serve(app, listen).await
 }
 
@@ -88,7 +90,13 @@ pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<RunningApp> {
         .manifest
         .routes
         .iter()
-        .map(|r| format!("{} -> {}", r.pattern.as_str(), r.component))
+        .map(|r| {
+            let route = r.pattern.as_str();
+            match route.strip_suffix("/...") {
+                Some(prefix) => format!("{}: http://{addr}{prefix} (wildcard)", r.component),
+                None => format!("{}: http://{addr}{route}", r.component),
+            }
+        })
         .collect();
     let router = Arc::new(server::Router::new(
         app.manifest.routes.clone(),

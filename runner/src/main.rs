@@ -106,10 +106,27 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         running
             .run_until(async {
-                let _ = tokio::signal::ctrl_c().await;
+                shutdown_signal().await;
                 println!("Shutting down...");
             })
             .await;
         anyhow::Ok(())
     })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }

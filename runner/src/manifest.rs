@@ -121,7 +121,7 @@ fn one_line(message: &str) -> String {
     let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("invalid manifest").to_string();
     // toml puts the useful reason on the last line after the excerpt.
-    match lines.last() {
+    match lines.next_back() {
         Some(last) if !last.starts_with('|') && !last.starts_with('^') => {
             format!("{first} {last}")
         }
@@ -568,8 +568,8 @@ host = "{{ host }}"
             "colour = 1\n[component.a.variables]",
         ))
         .unwrap_err();
-        assert_eq!(e.key, "component.a");
-        assert!(e.reason.contains("colour"), "{e}");
+        assert_eq!(e.key, "component.a.colour");
+        assert!(e.reason.contains("unknown field"), "{e}");
         let e = parse(&GOOD.replace(r#"component = "a""#, r#"component = "b""#)).unwrap_err();
         assert_eq!(e.key, "trigger.http[0].component");
     }

@@ -55,8 +55,14 @@ impl Router {
                 "route names an unknown component\n",
             );
         };
-        if let Err(response) = make_absolute(&mut request, local) {
-            return response;
+        match absolute_uri(&request, local) {
+            Some(uri) => *request.uri_mut() = uri,
+            None => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: invalid Host header\n",
+                );
+            }
         }
         add_spin_headers(&mut request, route, &matched, client);
         let request: handler::Request = request.map(|body| {
@@ -93,10 +99,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
 }
 
 /// Guests see the full URL (`http://host/path?query`), as under Spin.
-fn make_absolute(
-    request: &mut Request<Incoming>,
-    local: SocketAddr,
-) -> Result<(), Response<ResponseBody>> {
+fn absolute_uri(request: &Request<Incoming>, local: SocketAddr) -> Option<http::Uri> {
     let authority = request
         .headers()
         .get(http::header::HOST)
@@ -108,21 +111,12 @@ fn make_absolute(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    match http::Uri::builder()
+    http::Uri::builder()
         .scheme("http")
         .authority(authority)
         .path_and_query(path_and_query)
         .build()
-    {
-        Ok(uri) => {
-            *request.uri_mut() = uri;
-            Ok(())
-        }
-        Err(_) => Err(plain(
-            StatusCode::BAD_REQUEST,
-            "Bad Request: invalid Host header\n",
-        )),
-    }
+        .ok()
 }
 
 /// The `spin-*` request headers Spin gives HTTP components.

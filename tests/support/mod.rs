@@ -1,0 +1,176 @@
+//! Shared test harness: builds the real components once per test binary, starts the real
+//! runner on an ephemeral 127.0.0.1 port with a fresh state directory, and talks to it over
+//! real HTTP.
+
+#![allow(dead_code)]
+
+use runner::{AppOptions, RunningApp};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("runner/ sits in the repository")
+        .to_path_buf()
+}
+
+pub fn manifest_path() -> PathBuf {
+    repo_root().join("spin.toml")
+}
+
+/// Builds test1 and test2 for wasm32-wasip2 (installing the target if needed), once.
+pub fn ensure_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let manifest = runner::manifest::Manifest::load(&manifest_path()).expect("spin.toml loads");
+        runner::build_step::build(&manifest, &[]).expect("components build");
+    });
+}
+
+/// A running app with its own state directory (deleted when dropped).
+pub struct TestApp {
+    pub running: Option<RunningApp>,
+    pub state: tempfile::TempDir,
+    pub url: String,
+}
+
+impl TestApp {
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        self.state
+    }
+}
+
+/// Options for the repository's app with a fresh state dir and the given variables.
+pub fn options(variables: &[(&str, &str)]) -> (AppOptions, tempfile::TempDir) {
+    ensure_built();
+    let state = tempfile::tempdir().expect("temp dir");
+    let mut options = AppOptions::new(manifest_path()).state_dir(state.path());
+    options.read_env_variables = false;
+    for (k, v) in variables {
+        options = options.variable(k, *v);
+    }
+    (options, state)
+}
+
+pub async fn start(variables: &[(&str, &str)]) -> TestApp {
+    let (options, state) = options(variables);
+    start_with(options, state).await
+}
+
+pub async fn start_with(options: AppOptions, state: tempfile::TempDir) -> TestApp {
+    let running = runner::start(&options, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("app starts");
+    let url = running.url();
+    TestApp {
+        running: Some(running),
+        state,
+        url,
+    }
+}
+
+/// A copy of the repository's spin.toml in a temp dir (sources made absolute), edited.
+pub fn edited_manifest(edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf) {
+    ensure_built();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(manifest_path()).expect("spin.toml");
+    let text = text.replace(
+        "source = \"target/",
+        &format!("source = \"{}/target/", repo_root().display()),
+    );
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, edit(text)).expect("write manifest");
+    (dir, path)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
+
+/// One answer, with how long it took.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The n of a `TEST2 n` body.
+    pub fn value(&self) -> i64 {
+        self.text()
+            .strip_prefix("TEST2 ")
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("not a TEST2 answer: {:?} ({})", self.text(), self.status))
+    }
+
+    /// Whether test1 says (in `server-timing`) that it slept.
+    pub fn slept(&self) -> bool {
+        let timing = self
+            .headers
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no server-timing header: {:?}", self.headers));
+        timing.contains("slept")
+    }
+}
+
+pub async fn get(client: &reqwest::Client, url: &str) -> Answer {
+    let started = Instant::now();
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.expect("body").to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// `n` concurrent GETs of `url`.
+pub async fn get_concurrently(client: &reqwest::Client, url: &str, n: usize) -> Vec<Answer> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.to_string());
+            tokio::spawn(async move { get(&client, &url).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("request task"));
+    }
+    answers
+}
+
+/// The counter `key` of store `default` as stored in the state dir's SQLite file.
+pub fn stored_counter(state_dir: &Path, key: &str) -> Option<i64> {
+    let db = rusqlite::Connection::open(state_dir.join("sqlite_key_value.db")).expect("open db");
+    let value: Option<Vec<u8>> = db
+        .query_row(
+            "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
+            [key],
+            |row| row.get(0),
+        )
+        .ok();
+    value.map(|v| i64::from_le_bytes(v.try_into().expect("8-byte counter")))
+}
