@@ -5,8 +5,9 @@
 #![allow(dead_code)]
 
 use runner::{AppOptions, RunningApp};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
@@ -22,11 +23,20 @@ pub fn manifest_path() -> PathBuf {
 
 /// Builds test1 and test2 for wasm32-wasip2 (installing the target if needed), once.
 pub fn ensure_built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let manifest = runner::manifest::Manifest::load(&manifest_path()).expect("spin.toml loads");
-        runner::build_step::build(&manifest, &[]).expect("components build");
-    });
+    build_once(&manifest_path());
+}
+
+/// Runs the build commands of the app at `manifest`, once per test binary.
+pub fn build_once(manifest: &Path) {
+    static BUILT: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if built.insert(manifest.to_path_buf()) {
+        let app = runner::manifest::Manifest::load(manifest).expect("manifest loads");
+        runner::build_step::build(&app, &[]).expect("components build");
+    }
 }
 
 /// A running app with its own state directory (deleted when dropped).
