@@ -5,16 +5,16 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use support::{client, ensure_built, get, manifest_path};
+use support::{client, ensure_built, get, repo_root};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runner_up_serves_the_app_and_reads_spin_variables_from_the_environment() {
     ensure_built();
     let state = tempfile::tempdir().unwrap();
+    // As a user runs it: from the app's directory, spin.toml found by its default name.
     let mut child = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["up", "--listen", "127.0.0.1:0", "-f"])
-        .arg(manifest_path())
-        .arg("--state-dir")
+        .current_dir(repo_root())
+        .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
         .arg(state.path())
         .env("SPIN_VARIABLE_SLEEP_SECONDS", "0.3")
         .stdout(Stdio::piped())
@@ -49,4 +49,36 @@ async fn runner_up_serves_the_app_and_reads_spin_variables_from_the_environment(
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn runner_build_runs_the_build_commands_from_the_app_directory() {
+    let output = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .current_dir(repo_root())
+        .arg("build")
+        .output()
+        .expect("runner build runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("Building component test1 with `cargo build"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Building component test2 with `cargo build"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Finished building all Spin components"),
+        "{stdout}"
+    );
+    assert!(
+        repo_root()
+            .join("target/wasm32-wasip2/release/test1.wasm")
+            .is_file()
+    );
 }

@@ -61,6 +61,10 @@ fn teapot() -> Response<Full<Bytes>> {
         .unwrap()
 }
 
+fn huge() -> Response<Full<Bytes>> {
+    Response::new(Full::new(Bytes::from(vec![b'x'; 17 * 1024 * 1024])))
+}
+
 /// A port nothing listens on.
 async fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -103,6 +107,17 @@ async fn an_unreachable_upstream_is_a_502() {
         text.contains(&host) && text.ends_with('\n') && text.lines().count() == 1,
         "{text:?}"
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_upstream_body_is_a_502_not_an_unbounded_buffer() {
+    let (addr, _) = upstream(Duration::ZERO, huge).await;
+    let host = addr.to_string();
+    let app = start(&[("test2_host", &host)]).await;
+    let answer = get(&client(), &format!("{}/test1", app.url)).await;
+    assert_eq!(answer.status, 502);
+    assert!(answer.text().contains("larger than"), "{}", answer.text());
     app.stop().await;
 }
 

@@ -106,12 +106,14 @@ impl Manifest {
             };
             err(&key, one_line(&e.inner().to_string()))
         })?;
-        let dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
+        // `spin.toml` has the parent "": that is the current directory.
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let dir = parent
             .canonicalize()
-            .unwrap_or_else(|_| path.parent().unwrap_or(Path::new(".")).to_path_buf());
+            .unwrap_or_else(|_| parent.to_path_buf());
         raw.validate(path, &dir)
     }
 }
@@ -583,6 +585,16 @@ host = "{{ host }}"
         assert_eq!(e.key, "component.a.variables.host");
         let e = parse(&GOOD.replace("http://{{ host }}", "{{ nope }}")).unwrap_err();
         assert_eq!(e.key, "component.a.allowed_outbound_hosts[0]");
+    }
+
+    #[test]
+    fn a_bare_file_name_resolves_against_the_current_directory() {
+        let m = parse(GOOD).unwrap();
+        assert!(m.dir.is_absolute(), "{:?}", m.dir);
+        assert_eq!(
+            m.components["a"].source,
+            std::env::current_dir().unwrap().join("a.wasm")
+        );
     }
 
     #[test]

@@ -5,12 +5,15 @@
 use crate::settings::Settings;
 use bytes::Bytes;
 use futures::future::{Either, select};
-use spin_sdk::http::body::IncomingBodyExt;
+use http_body_util::{BodyExt, Limited};
 use spin_sdk::http::{EmptyBody, HeaderMap, HeaderName, StatusCode};
 use spin_sdk::wasip3::http::types::ErrorCode;
 use std::fmt;
 use std::pin::pin;
 use std::time::Duration;
+
+/// The largest upstream body test1 forwards; a larger one is a `502`, not an unbounded buffer.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// test2's answer, complete, with hop-by-hop headers already removed.
 pub struct Upstream {
@@ -22,6 +25,7 @@ pub struct Upstream {
 pub enum UpstreamError {
     BadUrl(String),
     Failed { url: String, code: ErrorCode },
+    BodyTooLarge { url: String },
     TimedOut { url: String, after: Duration },
 }
 
@@ -37,6 +41,10 @@ impl fmt::Display for UpstreamError {
                 "request to {url} denied: not in this component's allowed_outbound_hosts"
             ),
             Self::Failed { url, code } => write!(f, "test2 at {url} failed: {code}"),
+            Self::BodyTooLarge { url } => write!(
+                f,
+                "test2 at {url} sent a body larger than {MAX_BODY_BYTES} bytes"
+            ),
             Self::TimedOut { url, after } => write!(
                 f,
                 "test2 at {url} did not answer within {:.3}s (upstream_timeout_seconds)",
@@ -69,7 +77,17 @@ async fn exchange(url: &str) -> Result<Upstream, UpstreamError> {
     };
     let response = spin_sdk::http::send(request).await.map_err(failed)?;
     let (parts, body) = response.into_parts();
-    let body = body.bytes().await.map_err(failed)?;
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => match e.downcast::<ErrorCode>() {
+            Ok(code) => return Err(failed(*code)),
+            Err(_) => {
+                return Err(UpstreamError::BodyTooLarge {
+                    url: url.to_string(),
+                });
+            }
+        },
+    };
     Ok(Upstream {
         status: parts.status,
         headers: end_to_end(parts.headers),
