@@ -12,31 +12,32 @@ async fn runner_up_serves_the_app_and_reads_spin_variables_from_the_environment(
     ensure_built();
     let state = tempfile::tempdir().unwrap();
     // As a user runs it: from the app's directory, spin.toml found by its default name.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .current_dir(repo_root())
-        .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(state.path())
-        .env("SPIN_VARIABLE_SLEEP_SECONDS", "0.3")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("runner starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_runner"))
+            .current_dir(repo_root())
+            .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state.path())
+            .env("SPIN_VARIABLE_SLEEP_SECONDS", "0.3")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("runner starts"),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let serving = lines.next().expect("a first line").unwrap();
     let url = serving
         .strip_prefix("Serving ")
         .unwrap_or_else(|| panic!("unexpected first line {serving:?}"))
         .to_string();
-    let rest: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
-    assert_eq!(rest[0], "Available Routes:");
-    assert!(
-        rest[1].contains("test1") && rest[1].contains(&format!("{url}/test1")),
-        "{rest:?}"
-    );
-    assert!(
-        rest[2].contains("test2") && rest[2].contains(&format!("{url}/test2")),
-        "{rest:?}"
-    );
+    assert_eq!(lines.next().unwrap().unwrap(), "Available Routes:");
+    let routes: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
+    for expected in [
+        format!("  demo: {url}/"),
+        format!("  test1: {url}/test1"),
+        format!("  test2: {url}/test2"),
+    ] {
+        assert!(routes.contains(&expected), "{expected:?} not in {routes:?}");
+    }
 
     let client = client();
     let first = get(&client, &format!("{url}/test1")).await;
@@ -47,8 +48,16 @@ async fn runner_up_serves_the_app_and_reads_spin_variables_from_the_environment(
         second.elapsed.as_secs_f64() >= 0.3 && second.elapsed.as_secs_f64() < 15.0,
         "{second:?}"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+}
+
+/// The child runner, killed however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

@@ -48,7 +48,7 @@ fn assert_refused(edit: impl Fn(String) -> String, key: &str) {
 fn a_route_to_a_missing_component() {
     assert_refused(
         |t| t.replacen(r#"component = "test1""#, r#"component = "test3""#, 1),
-        "trigger.http[0].component",
+        "trigger.http[1].component",
     );
 }
 
@@ -56,7 +56,7 @@ fn a_route_to_a_missing_component() {
 fn a_malformed_route() {
     assert_refused(
         |t| t.replace(r#"route = "/test2""#, r#"route = "test2""#),
-        "trigger.http[1].route",
+        "trigger.http[2].route",
     );
 }
 

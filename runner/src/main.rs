@@ -107,7 +107,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         running
             .run_until(async {
                 shutdown_signal().await;
-                println!("Shutting down...");
+                tracing::info!("shutting down: letting open requests finish");
             })
             .await;
         anyhow::Ok(())

@@ -5,14 +5,23 @@
 //!
 //! Failures answer at once with one plain-text line: `502` when test2 cannot be reached,
 //! refuses the request or breaks off, `504` when it takes longer than `upstream_timeout_seconds`.
+//!
+//! Once the turn is taken the answer cannot fail, so its status and headers go out at once and
+//! a sleeping turn holds back only the body: the answer is complete after the sleep, as in the
+//! seed. Sending headers early matters for the seed's "open several tabs" demo: a browser holds
+//! a second request for the same URL until the first one's headers arrive (its cache lock), so
+//! headers held for 20 s would queue the tabs behind each other.
 
 mod settings;
 mod upstream;
 
 use bytes::Bytes;
+use futures::SinkExt;
 use settings::Settings;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
-use spin_sdk::http::{HeaderValue, IntoResponse, Request, Response, StatusCode};
+use spin_sdk::http::{
+    BoxBody, FullBody, HeaderValue, IntoResponse, Request, Response, StatusCode, box_body,
+};
 use spin_sdk::http_service;
 use std::time::{Duration, Instant};
 use upstream::{Upstream, UpstreamError};
@@ -31,7 +40,7 @@ async fn handle(_request: Request) -> impl IntoResponse {
     }
 }
 
-async fn respond() -> Result<Response<http_body_util_full::Full>, (StatusCode, String)> {
+async fn respond() -> Result<Response<BoxBody>, (StatusCode, String)> {
     let settings = Settings::load()
         .await
         .map_err(|reason| (StatusCode::INTERNAL_SERVER_ERROR, reason))?;
@@ -44,15 +53,8 @@ async fn respond() -> Result<Response<http_body_util_full::Full>, (StatusCode, S
     let upstream_ms = started.elapsed().as_secs_f64() * 1000.0;
 
     let turn = take_turn().map_err(|reason| (StatusCode::INTERNAL_SERVER_ERROR, reason))?;
-    let slept = if turn % 2 == 0 {
-        let started = Instant::now();
-        spin_sdk::time::sleep(settings.sleep).await;
-        Some(started.elapsed())
-    } else {
-        None
-    };
-
-    Ok(forward(upstream, upstream_ms, turn, slept))
+    let sleep = (turn % 2 == 0).then_some(settings.sleep);
+    Ok(forward(upstream, upstream_ms, turn, sleep))
 }
 
 /// Atomically takes the next turn of the sleep toggle; turns start at 1.
@@ -61,40 +63,49 @@ fn take_turn() -> Result<i64, String> {
     atomics::increment(&bucket, TURN_KEY, 1).map_err(|e| format!("taking a turn: {e:?}"))
 }
 
-/// Builds test1's answer from test2's: same status, end-to-end headers and body bytes.
+/// Builds test1's answer from test2's: same status, end-to-end headers and body bytes. With
+/// `sleep`, the body follows after sleeping (without holding a thread).
 fn forward(
     upstream: Upstream,
     upstream_ms: f64,
     turn: i64,
-    slept: Option<Duration>,
-) -> Response<http_body_util_full::Full> {
-    let mut response = Response::new(http_body_util_full::Full::new(upstream.body));
-    *response.status_mut() = upstream.status;
-    *response.headers_mut() = upstream.headers;
-    let timing = match slept {
+    sleep: Option<Duration>,
+) -> Response<BoxBody> {
+    let timing = match sleep {
         Some(d) => format!(
             "upstream;dur={upstream_ms:.1}, sleep;dur={:.1};desc=\"slept (turn {turn})\"",
             d.as_secs_f64() * 1000.0
         ),
         None => format!("upstream;dur={upstream_ms:.1}, sleep;dur=0;desc=\"awake (turn {turn})\""),
     };
+    let body = match sleep {
+        None => box_body(FullBody::new(upstream.body)),
+        Some(duration) => {
+            let (mut sender, body) = spin_sdk::http::body::stream::<Bytes>();
+            let bytes = upstream.body;
+            spin_sdk::wasip3::spawn(async move {
+                spin_sdk::time::sleep(duration).await;
+                // The client may have gone away meanwhile; then there is no one to tell.
+                let _ = sender.send(bytes).await;
+            });
+            box_body(body)
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = upstream.status;
+    *response.headers_mut() = upstream.headers;
     if let Ok(value) = HeaderValue::from_str(&timing) {
         response.headers_mut().append("server-timing", value);
     }
     response
 }
 
-fn plain(status: StatusCode, body: String) -> Response<http_body_util_full::Full> {
-    let mut response = Response::new(http_body_util_full::Full::new(Bytes::from(body)));
+fn plain(status: StatusCode, body: String) -> Response<BoxBody> {
+    let mut response = Response::new(box_body(FullBody::new(Bytes::from(body))));
     *response.status_mut() = status;
     response.headers_mut().insert(
         "content-type",
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-/// The response body type: a complete buffer (`http_body_util::Full`, re-exported by spin-sdk).
-mod http_body_util_full {
-    pub type Full = spin_sdk::http::FullBody<bytes::Bytes>;
 }
