@@ -184,10 +184,8 @@ impl wasi_store::HostBucket for KeyValueView<'_> {
         handle: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
-        Ok(match self.bucket(&handle) {
-            Ok(store) => store.get(&key).await.map_err(wasi_error),
-            Err(e) => Err(e),
-        })
+        let store = self.bucket(&handle);
+        Ok(async move { store?.get(&key).await.map_err(wasi_error) }.await)
     }
 
     async fn set(
@@ -196,10 +194,8 @@ impl wasi_store::HostBucket for KeyValueView<'_> {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        Ok(match self.bucket(&handle) {
-            Ok(store) => store.set(&key, &value).await.map_err(wasi_error),
-            Err(e) => Err(e),
-        })
+        let store = self.bucket(&handle);
+        Ok(async move { store?.set(&key, &value).await.map_err(wasi_error) }.await)
     }
 
     async fn delete(
@@ -207,10 +203,8 @@ impl wasi_store::HostBucket for KeyValueView<'_> {
         handle: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        Ok(match self.bucket(&handle) {
-            Ok(store) => store.delete(&key).await.map_err(wasi_error),
-            Err(e) => Err(e),
-        })
+        let store = self.bucket(&handle);
+        Ok(async move { store?.delete(&key).await.map_err(wasi_error) }.await)
     }
 
     async fn exists(
@@ -218,10 +212,8 @@ impl wasi_store::HostBucket for KeyValueView<'_> {
         handle: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<bool, wasi_store::Error>> {
-        Ok(match self.bucket(&handle) {
-            Ok(store) => store.exists(&key).await.map_err(wasi_error),
-            Err(e) => Err(e),
-        })
+        let store = self.bucket(&handle);
+        Ok(async move { store?.exists(&key).await.map_err(wasi_error) }.await)
     }
 
     async fn list_keys(
@@ -234,14 +226,15 @@ impl wasi_store::HostBucket for KeyValueView<'_> {
                 "list-keys: cursors are not supported".into(),
             )));
         }
-        Ok(match self.bucket(&handle) {
-            Ok(store) => store
+        let store = self.bucket(&handle);
+        Ok(async move {
+            store?
                 .get_keys()
                 .await
                 .map(|keys| wasi_store::KeyResponse { keys, cursor: None })
-                .map_err(wasi_error),
-            Err(e) => Err(e),
-        })
+                .map_err(wasi_error)
+        }
+        .await)
     }
 
     async fn drop(&mut self, handle: Resource<OpenStore>) -> wasmtime::Result<()> {
@@ -257,10 +250,8 @@ impl atomics::Host for KeyValueView<'_> {
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, wasi_store::Error>> {
-        Ok(match self.bucket(&handle) {
-            Ok(store) => store.increment(&key, delta).await.map_err(wasi_error),
-            Err(e) => Err(e),
-        })
+        let store = self.bucket(&handle);
+        Ok(async move { store?.increment(&key, delta).await.map_err(wasi_error) }.await)
     }
 
     async fn swap(

@@ -73,6 +73,20 @@ pub struct SqliteStore {
 }
 
 const SELECT: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
+
+/// The value at `key`, read inside a write transaction (so nobody changes it before commit).
+fn read_locked<'c>(
+    c: &'c mut Connection,
+    label: &str,
+    key: &str,
+) -> rusqlite::Result<(rusqlite::Transaction<'c>, Option<Vec<u8>>)> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current = tx
+        .prepare_cached(SELECT)?
+        .query_row(params![label, key], |row| row.get(0))
+        .optional()?;
+    Ok((tx, current))
+}
 const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
     ON CONFLICT (store, key) DO UPDATE SET value = excluded.value";
 
@@ -135,11 +149,7 @@ impl Store for SqliteStore {
         let (label, key) = (self.label.clone(), key.to_string());
         self.database
             .run(move |c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let current: Option<Vec<u8>> = tx
-                    .prepare_cached(SELECT)?
-                    .query_row(params![label, key], |row| row.get(0))
-                    .optional()?;
+                let (tx, current) = read_locked(c, &label, &key)?;
                 let current = match current
                     .map(|bytes| decode_counter(&key, &bytes))
                     .transpose()
@@ -173,11 +183,7 @@ impl Store for SqliteStore {
         let (expected, new) = (expected.map(<[u8]>::to_vec), new.to_vec());
         self.database
             .run(move |c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let current: Option<Vec<u8>> = tx
-                    .prepare_cached(SELECT)?
-                    .query_row(params![label, key], |row| row.get(0))
-                    .optional()?;
+                let (tx, current) = read_locked(c, &label, &key)?;
                 if current != expected {
                     return Ok(Ok(false));
                 }
