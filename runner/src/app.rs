@@ -11,6 +11,7 @@ use crate::host::logging::{GuestLog, Output};
 use crate::host::outbound::OutboundHttp;
 use crate::kv::Stores;
 use crate::manifest::{ComponentDecl, Manifest};
+use crate::runtime_config::{RuntimeConfig, StoreConfig};
 use anyhow::{Context as _, anyhow, bail};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -100,6 +101,10 @@ pub struct AppOptions {
     /// Whether `SPIN_VARIABLE_*` environment variables are read.
     pub read_env_variables: bool,
     pub max_instance_memory: usize,
+    /// Spin runtime config file: where key-value stores live (`--runtime-config-file`).
+    pub runtime_config: Option<std::path::PathBuf>,
+    /// `--key-value key=value`: entries set in the `default` store before serving.
+    pub key_values: Vec<(String, String)>,
 }
 
 impl AppOptions {
@@ -110,6 +115,8 @@ impl AppOptions {
             variables: BTreeMap::new(),
             read_env_variables: true,
             max_instance_memory: DEFAULT_MAX_INSTANCE_MEMORY,
+            runtime_config: None,
+            key_values: Vec::new(),
         }
     }
 
@@ -141,7 +148,8 @@ pub struct App {
 }
 
 impl App {
-    pub fn load(options: &AppOptions) -> anyhow::Result<Self> {
+    /// Loads the manifest, opens the stores and compiles and links every component.
+    pub async fn load(options: &AppOptions) -> anyhow::Result<Self> {
         let manifest = Manifest::load(&options.manifest_file())?;
         let values = crate::variables::resolve(&manifest.variables, &options.variables, |name| {
             options
@@ -155,38 +163,19 @@ impl App {
             .state_dir
             .clone()
             .unwrap_or_else(|| manifest.dir.join(".spin"));
-        let stores = open_stores(&manifest, &state_dir)?;
+        let runtime_config = match &options.runtime_config {
+            Some(file) => RuntimeConfig::load(file, &state_dir)?,
+            None => RuntimeConfig::default(),
+        };
+        let stores = open_stores(&manifest, &state_dir, &runtime_config).await?;
+        seed_default_store(&stores, &options.key_values).await?;
 
-        let linker = crate::host::linker(engine::engine())?;
-        let mut configs = Vec::new();
-        for decl in manifest.components.values() {
-            configs.push(
-                configure(
-                    &manifest,
-                    decl,
-                    &values,
-                    &stores,
-                    &linker,
-                    options.max_instance_memory,
-                )
-                .with_context(|| format!("component `{}`", decl.id))?,
-            );
-        }
-        let components = Arc::new_cyclic(|weak: &Weak<Components>| Components {
-            handlers: configs
-                .into_iter()
-                .map(|config| {
-                    let id = config.id.to_string();
-                    let state = ComponentState {
-                        config,
-                        components: weak.clone(),
-                        next_instance: AtomicU64::new(0),
-                    };
-                    (id, ProxyHandler::new(state))
-                })
-                .collect(),
-            next_request: AtomicU64::new(0),
-        });
+        let max_memory = options.max_instance_memory;
+        let (manifest, components) = tokio::task::spawn_blocking(move || {
+            let components = compile_components(&manifest, &values, &stores, max_memory)?;
+            anyhow::Ok((manifest, components))
+        })
+        .await??;
         Ok(Self {
             manifest,
             components,
@@ -195,31 +184,114 @@ impl App {
     }
 }
 
-/// Opens every store a component names. Without a runtime config only `default` exists, kept
-/// in SQLite in the state directory, as with `spin up`.
-fn open_stores(manifest: &Manifest, state_dir: &std::path::Path) -> anyhow::Result<Stores> {
+/// Compiles and links every component (CPU-bound: run it off the async workers).
+fn compile_components(
+    manifest: &Manifest,
+    values: &BTreeMap<String, String>,
+    stores: &Stores,
+    max_memory: usize,
+) -> anyhow::Result<Arc<Components>> {
+    let linker = crate::host::linker(engine::engine())?;
+    let mut configs = Vec::new();
+    for decl in manifest.components.values() {
+        configs.push(
+            configure(manifest, decl, values, stores, &linker, max_memory)
+                .with_context(|| format!("component `{}`", decl.id))?,
+        );
+    }
+    Ok(Arc::new_cyclic(|weak: &Weak<Components>| Components {
+        handlers: configs
+            .into_iter()
+            .map(|config| {
+                let id = config.id.to_string();
+                let state = ComponentState {
+                    config,
+                    components: weak.clone(),
+                    next_instance: AtomicU64::new(0),
+                };
+                (id, ProxyHandler::new(state))
+            })
+            .collect(),
+        next_request: AtomicU64::new(0),
+    }))
+}
+
+/// Opens every store a component names: as the runtime config says, or, for `default` when it
+/// says nothing, SQLite in the state directory (as `spin up` does). Any other label the
+/// runtime config does not define is an error.
+async fn open_stores(
+    manifest: &Manifest,
+    state_dir: &std::path::Path,
+    runtime: &RuntimeConfig,
+) -> anyhow::Result<Stores> {
     let mut stores = Stores::default();
+    let mut databases: HashMap<std::path::PathBuf, crate::kv::sqlite::Database> = HashMap::new();
     for decl in manifest.components.values() {
         for (index, label) in decl.key_value_stores.iter().enumerate() {
-            if label != "default" {
-                bail!(
+            if stores.contains(label) {
+                continue;
+            }
+            let config = match runtime.key_value_stores.get(label) {
+                Some(config) => config.clone(),
+                None if label == "default" => StoreConfig::Sqlite {
+                    path: state_dir.join("sqlite_key_value.db"),
+                },
+                None => bail!(
                     "{}: component.{}.key_value_stores[{index}]: no key-value store `{label}` \
-                     (only `default` exists without a runtime config)",
+                     (only `default` exists unless a runtime config defines `[key_value_store.{label}]`)",
                     manifest.path.display(),
                     decl.id
-                );
-            }
+                ),
+            };
+            let store: Arc<dyn crate::kv::Store> = match config {
+                StoreConfig::Sqlite { path } => {
+                    let database = match databases.get(&path) {
+                        Some(database) => database.clone(),
+                        None => {
+                            let database = crate::kv::sqlite::Database::open(&path)?;
+                            databases.insert(path, database.clone());
+                            database
+                        }
+                    };
+                    Arc::new(database.store(label))
+                }
+                StoreConfig::Redis { url } => {
+                    let store = crate::kv::redis::RedisStore::connect(&url)
+                        .await
+                        .map_err(|e| {
+                            anyhow!(
+                                "{}: key_value_store.{label}.url: cannot connect to {url}: {e:#}",
+                                runtime
+                                    .file
+                                    .as_deref()
+                                    .unwrap_or(std::path::Path::new("runtime config"))
+                                    .display()
+                            )
+                        })?;
+                    Arc::new(store)
+                }
+            };
+            stores.insert(label.clone(), store);
         }
     }
-    let uses_default = manifest
-        .components
-        .values()
-        .any(|c| c.key_value_stores.iter().any(|l| l == "default"));
-    if uses_default {
-        let database = crate::kv::sqlite::Database::open(&state_dir.join("sqlite_key_value.db"))?;
-        stores.insert("default", Arc::new(database.store("default")));
-    }
     Ok(stores)
+}
+
+/// `--key-value key=value`: sets entries in the `default` store, as `spin up` does.
+async fn seed_default_store(stores: &Stores, entries: &[(String, String)]) -> anyhow::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let store = stores
+        .get("default")
+        .ok_or_else(|| anyhow!("--key-value: no component uses the `default` key-value store"))?;
+    for (key, value) in entries {
+        store
+            .set(key, value.as_bytes())
+            .await
+            .map_err(|e| anyhow!("--key-value {key}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn configure(

@@ -23,6 +23,7 @@ pub mod host;
 pub mod kv;
 pub mod manifest;
 pub mod routes;
+pub mod runtime_config;
 pub mod server;
 pub mod variables;
 
@@ -74,9 +75,7 @@ impl RunningApp {
 
 /// Loads the app and serves it on `listen` (port 0 picks a free port).
 pub async fn start(options: &AppOptions, listen: SocketAddr) -> anyhow::Result<RunningApp> {
-    // Loading compiles components: keep it off the async workers.
-    let options = options.clone();
-    let app = tokio::task::spawn_blocking(move || App::load(&options)).await??;
+    let app = App::load(options).await?;
     serve(app, listen).await
 }
 

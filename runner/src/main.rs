@@ -43,6 +43,12 @@ struct UpArgs {
     /// Directory for the app's state (default: .spin beside the manifest).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Spin runtime config file (where key-value stores live, e.g. Redis).
+    #[arg(long, env = "SPIN_RUNTIME_CONFIG_FILE")]
+    runtime_config_file: Option<PathBuf>,
+    /// Set a key in the default key-value store before serving (repeatable): --key-value k=v.
+    #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    key_values: Vec<(String, String)>,
     /// Maximum linear memory of one component instance, in bytes.
     #[arg(long, default_value_t = runner::app::DEFAULT_MAX_INSTANCE_MEMORY)]
     max_instance_memory: usize,
@@ -96,6 +102,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     options.state_dir = args.state_dir;
     options.variables = args.variables.into_iter().collect();
     options.max_instance_memory = args.max_instance_memory;
+    options.runtime_config = args.runtime_config_file;
+    options.key_values = args.key_values;
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     runtime.block_on(async {
         let running = runner::start(&options, args.listen).await?;

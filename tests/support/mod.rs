@@ -184,3 +184,108 @@ pub fn stored_counter(state_dir: &Path, key: &str) -> Option<i64> {
         .ok();
     value.map(|v| i64::from_le_bytes(v.try_into().expect("8-byte counter")))
 }
+
+/// A real redis-server on an ephemeral 127.0.0.1 port, killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: std::process::Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one, or returns `None` (after saying so) where redis-server is not installed;
+    /// under CI (`CI=true`) a missing redis-server is a failure.
+    pub fn start() -> Option<Self> {
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        if std::process::Command::new(&binary)
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("redis-server is required in CI: install it (apt-get install redis-server)");
+            }
+            eprintln!(
+                "SKIPPED: no redis-server found (apt-get install redis-server, or set REDIS_SERVER)"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Some(Self::start_on(&binary, port, tempfile::tempdir().unwrap()))
+    }
+
+    fn start_on(binary: &str, port: u16, dir: tempfile::TempDir) -> Self {
+        let child = std::process::Command::new(binary)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let server = Self { port, child, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.command(&["PING"]).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs one command, returning its reply as a string.
+    pub fn command(&self, args: &[&str]) -> redis::RedisResult<Option<String>> {
+        let client = redis::Client::open(self.url())?;
+        let mut connection = client.get_connection_with_timeout(Duration::from_secs(1))?;
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query(&mut connection)
+    }
+
+    /// Kills the server (SIGKILL) and, after `down`, starts it again on the same port and data.
+    pub fn restart_after(mut self, down: Duration) -> Self {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::thread::sleep(down);
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Self::start_on(&binary, self.port, dir)
+    }
+
+    /// A runtime config file that puts the `default` store in this server.
+    pub fn runtime_config(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("runtime-config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+                self.url()
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,143 @@
+//! Spin's runtime config file (`--runtime-config-file`, `SPIN_RUNTIME_CONFIG_FILE`): where each
+//! key-value store lives. Only `[key_value_store.LABEL]` tables are read, with
+//! `type = "spin"` (SQLite; `path` relative to the config file) or `type = "redis"` (`url`).
+//! Anything else is refused with `file: key: reason`, never ignored.
+
+use crate::manifest::ManifestError as ConfigError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where one store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// A SQLite file (Spin's schema).
+    Sqlite { path: PathBuf },
+    /// A Redis server, e.g. `redis://127.0.0.1:6379`.
+    Redis { url: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    pub file: Option<PathBuf>,
+    pub key_value_stores: BTreeMap<String, StoreConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    key_value_store: BTreeMap<String, RawStore>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum RawStore {
+    Spin {
+        #[serde(default)]
+        path: Option<String>,
+    },
+    Redis {
+        url: String,
+    },
+}
+
+impl RuntimeConfig {
+    pub fn load(file: &Path, state_dir: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.to_path_buf(),
+            key: "(file)".into(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Self::parse(file, &text, state_dir)
+    }
+
+    pub fn parse(file: &Path, text: &str, state_dir: &Path) -> Result<Self, ConfigError> {
+        let err = |key: String, reason: String| ConfigError {
+            file: file.to_path_buf(),
+            key,
+            reason,
+        };
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| err("(syntax)".into(), e.message().to_string()))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer)
+            .map_err(|e| err(e.path().to_string(), e.inner().message().to_string()))?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let mut key_value_stores = BTreeMap::new();
+        for (label, store) in raw.key_value_store {
+            let key = format!("key_value_store.{label}");
+            let config = match store {
+                RawStore::Spin { path: None } => StoreConfig::Sqlite {
+                    path: state_dir.join("sqlite_key_value.db"),
+                },
+                RawStore::Spin { path: Some(path) } if path.is_empty() => {
+                    return Err(err(format!("{key}.path"), "must not be empty".into()));
+                }
+                RawStore::Spin { path: Some(path) } => StoreConfig::Sqlite {
+                    path: dir.join(path),
+                },
+                RawStore::Redis { url } => {
+                    if let Err(e) = redis::Client::open(url.as_str()) {
+                        return Err(err(
+                            format!("{key}.url"),
+                            format!("`{url}` is not a Redis URL: {e}"),
+                        ));
+                    }
+                    StoreConfig::Redis { url }
+                }
+            };
+            key_value_stores.insert(label, config);
+        }
+        Ok(Self {
+            file: Some(file.to_path_buf()),
+            key_value_stores,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RuntimeConfig, ConfigError> {
+        RuntimeConfig::parse(Path::new("/app/rc.toml"), text, Path::new("/app/.spin"))
+    }
+
+    #[test]
+    fn reads_spin_and_redis_stores() {
+        let config = parse(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n\
+             [key_value_store.local]\ntype = \"spin\"\npath = \"data/kv.db\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.key_value_stores["default"],
+            StoreConfig::Redis {
+                url: "redis://127.0.0.1:6379".into()
+            }
+        );
+        assert_eq!(
+            config.key_value_stores["local"],
+            StoreConfig::Sqlite {
+                path: "/app/data/kv.db".into()
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_types_keys_and_bad_urls() {
+        let e = parse("[key_value_store.default]\ntype = \"azure_cosmos\"\n").unwrap_err();
+        assert_eq!(e.key, "key_value_store.default.type");
+        assert!(e.reason.contains("azure_cosmos"), "{e}");
+        let e =
+            parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\ncolour = 1\n")
+                .unwrap_err();
+        assert!(e.key.starts_with("key_value_store.default"), "{e}");
+        let e = parse("[sqlite_database.default]\ntype = \"spin\"\n").unwrap_err();
+        assert!(e.reason.contains("sqlite_database"), "{e}");
+        let e = parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"http://nope\"\n")
+            .unwrap_err();
+        assert_eq!(e.key, "key_value_store.default.url");
+        assert_eq!(parse("[key_value_store").unwrap_err().key, "(syntax)");
+    }
+}

@@ -1,0 +1,178 @@
+//! SPEC §3, scale-out: the `default` store in a real Redis through Spin's runtime config;
+//! several runners share one exact counter and one sleep toggle; Redis going away fails
+//! requests fast and the runner recovers by itself.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+use support::{RedisServer, client, get, start_with};
+
+async fn runner_on(redis: &RedisServer, variables: &[(&str, &str)]) -> support::TestApp {
+    let (mut options, state) = support::options(variables);
+    options.runtime_config = Some(redis.runtime_config(state.path()));
+    start_with(options, state).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_share_one_exact_counter_and_one_toggle() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = runner_on(&redis, &[("sleep_seconds", "1")]).await;
+    let b = runner_on(&redis, &[("sleep_seconds", "1")]).await;
+    let client = client();
+
+    let tasks: Vec<_> = (0..500)
+        .map(|i| {
+            let url = format!("{}/test2", if i % 2 == 0 { &a.url } else { &b.url });
+            let client = client.clone();
+            tokio::spawn(async move { get(&client, &url).await })
+        })
+        .collect();
+    let mut values = HashSet::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        values.insert(answer.value());
+    }
+    assert_eq!(values.len(), 500, "500 distinct values across both runners");
+    assert_eq!(
+        redis.command(&["GET", "seq"]).unwrap().as_deref(),
+        Some("500")
+    );
+
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let url = format!("{}/test1", if i % 2 == 0 { &a.url } else { &b.url });
+            let client = client.clone();
+            tokio::spawn(async move { get(&client, &url).await })
+        })
+        .collect();
+    let mut slept = 0;
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert_eq!(answer.status, 200);
+        slept += usize::from(answer.slept());
+    }
+    assert_eq!(slept, 4, "exactly 4 of 8 sleep across two runners");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_going_away_fails_requests_fast_and_the_runner_recovers() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let app = runner_on(&redis, &[]).await;
+    let client = client();
+    assert_eq!(get(&client, &format!("{}/test2", app.url)).await.value(), 1);
+
+    let redis = tokio::task::spawn_blocking(move || {
+        // Kill it, and while it is down, check requests fail fast from another thread.
+        redis.restart_after(Duration::from_secs(6))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let down = get(&client, &format!("{}/test2", app.url)).await;
+    assert!(down.status == 500 || down.status == 503, "{down:?}");
+    assert!(
+        down.elapsed < Duration::from_secs(5),
+        "failed slowly: {:?}",
+        down.elapsed
+    );
+    let redis = redis.await.unwrap();
+
+    let mut back = None;
+    for _ in 0..50 {
+        let answer = get(&client, &format!("{}/test2", app.url)).await;
+        if answer.status == 200 {
+            back = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let back = back.expect("serving again once Redis is back, without a restart");
+    assert_eq!(
+        back.value(),
+        2,
+        "the acknowledged value survived in Redis (appendfsync always)"
+    );
+    drop(redis);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_value_flag_seeds_the_default_store() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (mut options, state) = support::options(&[]);
+    options.runtime_config = Some(redis.runtime_config(state.path()));
+    options.key_values = vec![("seq".into(), "41".into())];
+    let app = start_with(options, state).await;
+    assert_eq!(
+        get(&client(), &format!("{}/test2", app.url)).await.text(),
+        "TEST2 42"
+    );
+    app.stop().await;
+}
+
+/// `runner up` with a runtime config: exit status and stderr.
+fn runner_up_with(config: &str) -> (bool, String) {
+    support::ensure_built();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rc.toml");
+    std::fs::write(&path, config).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["up", "--listen", "127.0.0.1:0", "-f"])
+        .arg(support::manifest_path())
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--runtime-config-file")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_runtime_configs_stop_the_runner_with_file_and_key() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cases = [
+        (
+            "[key_value_store.default]\ntype = \"dynamo\"\n",
+            "key_value_store.default.type: ",
+        ),
+        (
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:1\"\nx = 1\n",
+            "key_value_store.default",
+        ),
+        ("[key_value_store.default\n", "(syntax): "),
+        ("[llm_compute]\ntype = \"spin\"\n", "llm_compute"),
+    ];
+    for (config, key) in cases {
+        let (ok, stderr) = runner_up_with(config);
+        assert!(!ok, "{config:?} should be refused");
+        assert!(
+            stderr.contains("rc.toml: ") && stderr.contains(key),
+            "{config:?}: {stderr}"
+        );
+    }
+    let unreachable = format!(
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{closed}\"\n"
+    );
+    let (ok, stderr) = runner_up_with(&unreachable);
+    assert!(!ok);
+    assert!(
+        stderr.contains("key_value_store.default.url: cannot connect"),
+        "{stderr}"
+    );
+}
