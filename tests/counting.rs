@@ -59,3 +59,45 @@ async fn the_counter_continues_after_a_restart() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_dir_is_in_spins_own_schema() {
+    let app = start(&[("sleep_seconds", "0")]).await;
+    let client = client();
+    get(&client, &format!("{}/test2", app.url)).await;
+    get(&client, &format!("{}/test1", app.url)).await;
+    let state = app.stop().await;
+
+    let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
+    let columns: Vec<(String, String, bool, i64)> = db
+        .prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info('spin_key_value') ORDER BY cid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        columns,
+        [
+            ("store".to_string(), "TEXT".to_string(), true, 1),
+            ("key".to_string(), "TEXT".to_string(), true, 2),
+            ("value".to_string(), "BLOB".to_string(), true, 0),
+        ],
+        "spin_key_value(store, key, value), primary key (store, key)"
+    );
+    let rows: Vec<(String, String, Vec<u8>)> = db
+        .prepare("SELECT store, key, value FROM spin_key_value ORDER BY key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("default".into(), "seq".into(), 2i64.to_le_bytes().to_vec()),
+            ("default".into(), "turn".into(), 1i64.to_le_bytes().to_vec()),
+        ],
+        "counters `seq` and `turn` in store `default`, 8-byte little-endian"
+    );
+}
