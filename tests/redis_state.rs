@@ -176,3 +176,38 @@ fn bad_runtime_configs_stop_the_runner_with_file_and_key() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_value_call_works_on_redis_too() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let manifest = support::repo_root().join("tests/guests/kv-probe/spin.toml");
+    support::build_once(&manifest);
+    let state = tempfile::tempdir().unwrap();
+    let mut options = runner::AppOptions::new(&manifest).state_dir(state.path());
+    options.read_env_variables = false;
+    options.runtime_config = Some(redis.runtime_config(state.path()));
+    let app = start_with(options, state).await;
+    let client = client();
+    let call = |path: &str| {
+        let (client, url) = (client.clone(), format!("{}{path}", app.url));
+        async move { get(&client, &url).await.text() }
+    };
+    assert_eq!(call("/get/a").await, "absent");
+    assert_eq!(call("/set/a/one").await, "set");
+    assert_eq!(call("/set/b/two").await, "set");
+    assert_eq!(call("/exists/a").await, "true");
+    assert_eq!(call("/get/a").await, "one");
+    assert_eq!(call("/keys").await, "a,b");
+    assert_eq!(call("/delete/a").await, "deleted");
+    assert_eq!(call("/exists/a").await, "false");
+    assert_eq!(call("/cas/c/1").await, "swapped from None");
+    assert_eq!(call("/cas/c/2").await, "swapped from Some(\"1\")");
+    assert_eq!(
+        redis.command(&["GET", "b"]).unwrap().as_deref(),
+        Some("two")
+    );
+    assert_eq!(redis.command(&["GET", "c"]).unwrap().as_deref(), Some("2"));
+    app.stop().await;
+}
