@@ -12,7 +12,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A request flows: `server` (accept, route) -> `app` (the component's instances) ->
+//! A request flows: `server` (accept, route) -> `instances` (the component's instances) ->
 //! `host` (the capability the guest calls) -> `kv` (the store behind it).
 
 pub mod allowed_hosts;
@@ -20,6 +20,7 @@ pub mod app;
 pub mod build_step;
 pub mod engine;
 pub mod host;
+pub mod instances;
 pub mod kv;
 pub mod manifest;
 pub mod routes;

@@ -5,7 +5,7 @@
 //! Concurrency model: one tokio task per connection; a request waits only on its own guest.
 //! The guest side (instances, their reuse and concurrency) belongs to `app`.
 
-use crate::app::Components;
+use crate::instances::Components;
 use crate::manifest::HttpRoute;
 use crate::routes::{RouteMatch, best_match};
 use bytes::Bytes;

@@ -5,7 +5,7 @@
 //! default HTTP client.
 
 use crate::allowed_hosts::AllowList;
-use crate::app::Components;
+use crate::instances::Components;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
