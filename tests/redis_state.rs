@@ -14,6 +14,26 @@ async fn runner_on(redis: &RedisServer, variables: &[(&str, &str)]) -> support::
     start_with(options, state).await
 }
 
+/// `n` concurrent GETs of `path`, alternating between the two runners.
+async fn spread(
+    client: &reqwest::Client,
+    runners: [&str; 2],
+    path: &str,
+    n: usize,
+) -> Vec<support::Answer> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (client, url) = (client.clone(), format!("{}{path}", runners[i % 2]));
+            tokio::spawn(async move { get(&client, &url).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runners_share_one_exact_counter_and_one_toggle() {
     let Some(redis) = RedisServer::start() else {
@@ -23,16 +43,8 @@ async fn two_runners_share_one_exact_counter_and_one_toggle() {
     let b = runner_on(&redis, &[("sleep_seconds", "1")]).await;
     let client = client();
 
-    let tasks: Vec<_> = (0..500)
-        .map(|i| {
-            let url = format!("{}/test2", if i % 2 == 0 { &a.url } else { &b.url });
-            let client = client.clone();
-            tokio::spawn(async move { get(&client, &url).await })
-        })
-        .collect();
     let mut values = HashSet::new();
-    for task in tasks {
-        let answer = task.await.unwrap();
+    for answer in spread(&client, [&a.url, &b.url], "/test2", 500).await {
         assert_eq!(answer.status, 200, "{}", answer.text());
         values.insert(answer.value());
     }
@@ -42,16 +54,8 @@ async fn two_runners_share_one_exact_counter_and_one_toggle() {
         Some("500")
     );
 
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let url = format!("{}/test1", if i % 2 == 0 { &a.url } else { &b.url });
-            let client = client.clone();
-            tokio::spawn(async move { get(&client, &url).await })
-        })
-        .collect();
     let mut slept = 0;
-    for task in tasks {
-        let answer = task.await.unwrap();
+    for answer in spread(&client, [&a.url, &b.url], "/test1", 8).await {
         assert_eq!(answer.status, 200);
         slept += usize::from(answer.slept());
     }

@@ -150,7 +150,7 @@ async fn open_stores(
             let config = match runtime.key_value_stores.get(label) {
                 Some(config) => config.clone(),
                 None if label == "default" => StoreConfig::Sqlite {
-                    path: state_dir.join("sqlite_key_value.db"),
+                    path: crate::kv::sqlite::default_path(state_dir),
                 },
                 None => bail!(
                     "{}: component.{}.key_value_stores[{index}]: no key-value store `{label}` \

@@ -68,7 +68,7 @@ impl RuntimeConfig {
             let key = format!("key_value_store.{label}");
             let config = match store {
                 RawStore::Spin { path: None } => StoreConfig::Sqlite {
-                    path: state_dir.join("sqlite_key_value.db"),
+                    path: crate::kv::sqlite::default_path(state_dir),
                 },
                 RawStore::Spin { path: Some(path) } if path.is_empty() => {
                     return Err(err(format!("{key}.path"), "must not be empty".into()));

@@ -3,7 +3,7 @@
 //! up to a deadline).
 //!
 //! Concurrency model: one tokio task per connection; a request waits only on its own guest.
-//! The guest side (instances, their reuse and concurrency) belongs to `app`.
+//! The guest side (instances, their reuse and concurrency) belongs to `instances`.
 
 use crate::instances::Components;
 use crate::manifest::HttpRoute;

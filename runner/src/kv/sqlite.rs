@@ -13,6 +13,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+/// Where Spin (and so this runner) keeps the default store: `<state-dir>/sqlite_key_value.db`.
+pub fn default_path(state_dir: &Path) -> std::path::PathBuf {
+    state_dir.join("sqlite_key_value.db")
+}
+
 /// An open database file, shared by the labels stored in it.
 #[derive(Clone)]
 pub struct Database {
@@ -203,7 +208,7 @@ mod tests {
     #[tokio::test]
     async fn counters_use_spins_encoding_and_survive_reopening() {
         let dir = tempdir();
-        let path = dir.join("sqlite_key_value.db");
+        let path = default_path(&dir);
         {
             let store = Database::open(&path).unwrap().store("default");
             assert_eq!(store.increment("seq", 1).await.unwrap(), 1);
