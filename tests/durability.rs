@@ -128,3 +128,23 @@ async fn kill_9_loses_nothing_acknowledged_on_redis() {
     let config = redis.runtime_config(dir.path());
     crash_rounds("redis", Some(&config)).await;
 }
+
+/// `--durability fsync`: every increment is on disk before its answer, and concurrent ones
+/// are grouped into shared commits without losing or repeating a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsync_durability_counts_exactly_under_concurrency() {
+    let (mut options, state) = support::options(&[("sleep_seconds", "0")]);
+    options.durability = runner::kv::sqlite::Durability::Fsync;
+    let app = support::start_with(options, state).await;
+    let answers = support::get_concurrently(&client(), &format!("{}/test2", app.url), 200).await;
+    let mut values: Vec<i64> = answers.iter().map(|a| a.value()).collect();
+    values.sort_unstable();
+    assert_eq!(values, (1..=200).collect::<Vec<_>>());
+    let state = app.stop().await;
+    assert_eq!(support::stored_counter(state.path(), "seq"), Some(200));
+    let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
+    let journal: String = db
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+}

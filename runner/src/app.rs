@@ -8,6 +8,8 @@ use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
 use crate::instances::{ComponentConfig, Components};
 use crate::kv::Stores;
+use crate::kv::sqlite::Durability;
+use crate::limits::Limits;
 use crate::manifest::{ComponentDecl, Manifest};
 use crate::runtime_config::{RuntimeConfig, StoreConfig};
 use anyhow::{Context as _, anyhow, bail};
@@ -15,9 +17,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::handler::ProxyPre;
-
-/// Default cap on one instance's linear memory (`--max-instance-memory`).
-pub const DEFAULT_MAX_INSTANCE_MEMORY: usize = 256 * 1024 * 1024;
 
 /// What `App::load` needs besides the manifest.
 #[derive(Clone, Debug)]
@@ -30,11 +29,16 @@ pub struct AppOptions {
     pub variables: BTreeMap<String, String>,
     /// Whether `SPIN_VARIABLE_*` environment variables are read.
     pub read_env_variables: bool,
-    pub max_instance_memory: usize,
+    /// What guests and clients may use (memory, CPU, time, body size, connections).
+    pub limits: Limits,
     /// Spin runtime config file: where key-value stores live (`--runtime-config-file`).
     pub runtime_config: Option<std::path::PathBuf>,
     /// `--key-value key=value`: entries set in the `default` store before serving.
     pub key_values: Vec<(String, String)>,
+    /// When a SQLite write counts as done (`--durability`).
+    pub durability: Durability,
+    /// Where compiled components are cached on disk (`--cache-dir`); `None`: memory only.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl AppOptions {
@@ -44,9 +48,11 @@ impl AppOptions {
             state_dir: None,
             variables: BTreeMap::new(),
             read_env_variables: true,
-            max_instance_memory: DEFAULT_MAX_INSTANCE_MEMORY,
+            limits: Limits::default(),
             runtime_config: None,
             key_values: Vec::new(),
+            durability: Durability::default(),
+            cache_dir: None,
         }
     }
 
@@ -75,6 +81,7 @@ pub struct App {
     pub manifest: Manifest,
     pub components: Arc<Components>,
     pub state_dir: std::path::PathBuf,
+    pub limits: Arc<Limits>,
 }
 
 impl App {
@@ -97,12 +104,21 @@ impl App {
             Some(file) => RuntimeConfig::load(file, &state_dir)?,
             None => RuntimeConfig::default(),
         };
-        let stores = open_stores(&manifest, &state_dir, &runtime_config).await?;
+        let stores =
+            open_stores(&manifest, &state_dir, &runtime_config, options.durability).await?;
         seed_default_store(&stores, &options.key_values).await?;
 
-        let max_memory = options.max_instance_memory;
+        let limits = Arc::new(options.limits.clone());
+        let component_limits = limits.clone();
+        let cache_dir = options.cache_dir.clone();
         let (manifest, components) = tokio::task::spawn_blocking(move || {
-            let components = compile_components(&manifest, &values, &stores, max_memory)?;
+            let loaded = Loaded {
+                values: &values,
+                stores: &stores,
+                limits: &component_limits,
+                cache_dir: cache_dir.as_deref(),
+            };
+            let components = compile_components(&manifest, &loaded)?;
             anyhow::Ok((manifest, components))
         })
         .await??;
@@ -110,22 +126,26 @@ impl App {
             manifest,
             components,
             state_dir,
+            limits,
         })
     }
 }
 
+/// What every component is configured from, besides its own declaration.
+struct Loaded<'a> {
+    values: &'a BTreeMap<String, String>,
+    stores: &'a Stores,
+    limits: &'a Arc<Limits>,
+    cache_dir: Option<&'a std::path::Path>,
+}
+
 /// Compiles and links every component (CPU-bound: run it off the async workers).
-fn compile_components(
-    manifest: &Manifest,
-    values: &BTreeMap<String, String>,
-    stores: &Stores,
-    max_memory: usize,
-) -> anyhow::Result<Arc<Components>> {
+fn compile_components(manifest: &Manifest, loaded: &Loaded) -> anyhow::Result<Arc<Components>> {
     let linker = crate::host::linker(engine::engine())?;
     let mut configs = Vec::new();
     for decl in manifest.components.values() {
         configs.push(
-            configure(manifest, decl, values, stores, &linker, max_memory)
+            configure(manifest, decl, loaded, &linker)
                 .with_context(|| format!("component `{}`", decl.id))?,
         );
     }
@@ -139,6 +159,7 @@ async fn open_stores(
     manifest: &Manifest,
     state_dir: &std::path::Path,
     runtime: &RuntimeConfig,
+    durability: Durability,
 ) -> anyhow::Result<Stores> {
     let mut stores = Stores::default();
     let mut databases: HashMap<std::path::PathBuf, crate::kv::sqlite::Database> = HashMap::new();
@@ -164,7 +185,7 @@ async fn open_stores(
                     let database = match databases.get(&path) {
                         Some(database) => database.clone(),
                         None => {
-                            let database = crate::kv::sqlite::Database::open(&path)?;
+                            let database = crate::kv::sqlite::Database::open(&path, durability)?;
                             databases.insert(path, database.clone());
                             database
                         }
@@ -213,11 +234,10 @@ async fn seed_default_store(stores: &Stores, entries: &[(String, String)]) -> an
 fn configure(
     manifest: &Manifest,
     decl: &ComponentDecl,
-    values: &BTreeMap<String, String>,
-    stores: &Stores,
+    loaded: &Loaded,
     linker: &Linker<HostState>,
-    max_memory: usize,
 ) -> anyhow::Result<ComponentConfig> {
+    let values = loaded.values;
     let file = manifest.path.display();
     let id = &decl.id;
     let mut allowed = Vec::new();
@@ -239,7 +259,7 @@ fn configure(
             decl.source.display()
         );
     }
-    let component = engine::load_component(&decl.source)
+    let component = engine::load_component(&decl.source, loaded.cache_dir)
         .map_err(|e| anyhow!("{file}: component.{id}.source: {e:#}"))?;
     let instance_pre = linker
         .instantiate_pre(&component)
@@ -260,9 +280,9 @@ fn configure(
         allowed: Arc::new(AllowList::new(allowed)),
         key_value: Arc::new(KeyValueCtx {
             granted: decl.key_value_stores.iter().cloned().collect(),
-            stores: stores.clone(),
+            stores: loaded.stores.clone(),
         }),
         variables: Arc::new(variables),
-        max_memory,
+        limits: loaded.limits.clone(),
     })
 }

@@ -1,15 +1,18 @@
 //! Serving a component's requests from its instances: a `wasmtime_wasi_http` `ProxyHandler`
-//! per component owns them (creation, reuse for up to `MAX_REQUESTS_PER_INSTANCE` requests,
-//! `MAX_CONCURRENT_PER_INSTANCE` at once, disposal after `IDLE_INSTANCE_TIMEOUT` idle); this
-//! module says how a new instance is made (its WASI context, capabilities and limits) and
-//! when a worker accepts or ends.
+//! per component owns them (creation, reuse for up to `Limits::max_instance_reuse` requests,
+//! `Limits::max_instance_concurrent_reuse` at once, disposal after `IDLE_INSTANCE_TIMEOUT`
+//! idle or once a request outlives `Limits::max_request_duration`); this module says how a new
+//! instance is made (its WASI context, capabilities and limits) and when a worker accepts or
+//! ends.
 
 use crate::allowed_hosts::AllowList;
 use crate::engine;
+use crate::guest_limits::{self, CpuBudget, MemoryCap};
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{GuestLog, Output};
 use crate::host::outbound::OutboundHttp;
+use crate::limits::Limits;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +21,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime::component::GuestTaskId;
-use wasmtime::{Store, StoreContextMut, StoreLimitsBuilder};
+use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::handler::{
@@ -26,12 +29,35 @@ use wasmtime_wasi_http::handler::{
     WorkerState, WorkerStatus,
 };
 
-/// Requests one instance serves before it is replaced (as `wasmtime serve` does for WASI 0.3).
-const MAX_REQUESTS_PER_INSTANCE: usize = 128;
-/// Requests one instance serves at the same time.
-const MAX_CONCURRENT_PER_INSTANCE: usize = 16;
 /// How long an idle instance is kept for reuse.
 const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
+/// After one of a component's instances fails (trap, limit, timeout), how long its instances
+/// serve one request at a time, so a misbehaving route cannot take other requests down with it.
+const ISOLATION_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// Whether a component is in one-request-per-instance mode after a failure.
+#[derive(Default)]
+pub struct Isolation {
+    until: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Isolation {
+    fn trip(&self, component: &str) {
+        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        if until.is_none_or(|t| t < Instant::now()) {
+            tracing::warn!(
+                component,
+                "an instance failed: serving one request per instance for {ISOLATION_AFTER_FAILURE:?}"
+            );
+        }
+        *until = Some(Instant::now() + ISOLATION_AFTER_FAILURE);
+    }
+
+    fn active(&self) -> bool {
+        let until = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|t| t > Instant::now())
+    }
+}
 
 /// Per-component settings, fixed at load time.
 pub struct ComponentConfig {
@@ -41,7 +67,7 @@ pub struct ComponentConfig {
     pub allowed: Arc<AllowList>,
     pub key_value: Arc<KeyValueCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
-    pub max_memory: usize,
+    pub limits: Arc<Limits>,
 }
 
 /// The `ProxyHandler` state of one component: how to make a new instance of it.
@@ -49,6 +75,7 @@ pub struct ComponentState {
     config: ComponentConfig,
     components: Weak<Components>,
     next_instance: AtomicU64,
+    isolation: Arc<Isolation>,
 }
 
 pub type ComponentHandler = ProxyHandler<ComponentState>;
@@ -74,11 +101,20 @@ impl Components {
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let result = handler.handle(request_id, request).await;
         if let Err(e) = &result {
-            tracing::error!(
-                component = id,
-                request = request_id,
-                "request failed: {e:#}"
-            );
+            if e.is::<handler::ExpirationError>() {
+                tracing::error!(
+                    component = id,
+                    request = request_id,
+                    "request failed: no answer within {:?} (--max-request-duration)",
+                    handler.state().config.limits.max_request_duration
+                );
+            } else {
+                tracing::error!(
+                    component = id,
+                    request = request_id,
+                    "request failed: {e:#}"
+                );
+            }
         }
         result
     }
@@ -96,6 +132,7 @@ pub fn serve_components(configs: Vec<ComponentConfig>) -> Arc<Components> {
                     config,
                     components: weak.clone(),
                     next_instance: AtomicU64::new(0),
+                    isolation: Default::default(),
                 };
                 (id, ProxyHandler::new(state))
             })
@@ -128,13 +165,12 @@ impl HandlerState for ComponentState {
             },
             key_value: config.key_value.clone(),
             variables: config.variables.clone(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(config.max_memory)
-                .instances(64)
-                .build(),
+            memory: MemoryCap::new(config.id.clone(), config.limits.max_instance_memory),
+            cpu: CpuBudget::new(config.id.clone(), config.limits.max_request_cpu),
         };
         let mut store = Store::new(engine::engine(), state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.memory);
+        guest_limits::watch_cpu(&mut store);
         let proxy = config.pre.instantiate_async(&mut store).await?;
         let instance = self.next_instance.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(component = &*config.id, instance, "new instance");
@@ -144,18 +180,23 @@ impl HandlerState for ComponentState {
             view: ViewFn::P3(wasmtime_wasi_http::p3::WasiHttpView::http),
             expiration: IdleExpiration {
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+                max_request_duration: config.limits.max_request_duration,
             },
             state: InstanceWorker {
                 component: config.id.clone(),
                 instance,
+                limits: config.limits.clone(),
+                isolation: self.isolation.clone(),
             },
         })
     }
 }
 
-/// Ends an instance once it has been idle for `IDLE_INSTANCE_TIMEOUT`.
+/// Ends an instance once it has been idle for `IDLE_INSTANCE_TIMEOUT`, or busy for longer than
+/// a request may take (the guest is stuck; `on_request_start`'s deadline cannot fire then).
 pub struct IdleExpiration {
     sleep: Pin<Box<tokio::time::Sleep>>,
+    max_request_duration: Duration,
 }
 
 impl WorkerExpiration for IdleExpiration {
@@ -165,10 +206,13 @@ impl WorkerExpiration for IdleExpiration {
         status: WorkerStatus,
         start: Instant,
     ) -> Poll<()> {
-        if status != WorkerStatus::Idle {
-            return Poll::Pending;
-        }
-        let deadline = tokio::time::Instant::from_std(start + IDLE_INSTANCE_TIMEOUT);
+        let allowed = match status {
+            WorkerStatus::Idle => IDLE_INSTANCE_TIMEOUT,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => {
+                self.max_request_duration + IDLE_INSTANCE_TIMEOUT
+            }
+        };
+        let deadline = tokio::time::Instant::from_std(start + allowed);
         if self.sleep.deadline() != deadline {
             self.sleep.as_mut().reset(deadline);
         }
@@ -180,6 +224,8 @@ impl WorkerExpiration for IdleExpiration {
 pub struct InstanceWorker {
     component: Arc<str>,
     instance: u64,
+    limits: Arc<Limits>,
+    isolation: Arc<Isolation>,
 }
 
 impl WorkerState for InstanceWorker {
@@ -187,9 +233,11 @@ impl WorkerState for InstanceWorker {
     type RequestId = u64;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
-        if total >= MAX_REQUESTS_PER_INSTANCE {
+        if total >= self.limits.max_instance_reuse {
             ShouldAccept::Never
-        } else if concurrent >= MAX_CONCURRENT_PER_INSTANCE {
+        } else if concurrent >= self.limits.max_instance_concurrent_reuse
+            || (concurrent >= 1 && self.isolation.active())
+        {
             ShouldAccept::No
         } else {
             ShouldAccept::Yes
@@ -198,20 +246,28 @@ impl WorkerState for InstanceWorker {
 
     fn on_request_start(
         &self,
-        _store: StoreContextMut<'_, HostState>,
+        mut store: StoreContextMut<'_, HostState>,
         _request: u64,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        Box::pin(std::future::pending())
+        store.data_mut().cpu.refill();
+        Box::pin(tokio::time::sleep(self.limits.max_request_duration))
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
         if let Err(e) = result {
+            // The cause on one line (the full chain, with the guest's backtrace, at debug).
             tracing::error!(
                 component = &*self.component,
                 instance = self.instance,
-                "instance failed: {e:#}"
+                "instance failed: {}",
+                e.root_cause()
             );
+            tracing::debug!(
+                component = &*self.component,
+                "instance failure in full: {e:?}"
+            );
+            self.isolation.trip(&self.component);
         }
         drop(store);
     }

@@ -12,17 +12,22 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A request flows: `server` (accept, route) -> `instances` (the component's instances) ->
+//! A request flows: `server` (accept) -> `router` (route, limits) -> `instances` (the component's instances) ->
 //! `host` (the capability the guest calls) -> `kv` (the store behind it).
 
 pub mod allowed_hosts;
 pub mod app;
 pub mod build_step;
 pub mod engine;
+pub mod guest_limits;
 pub mod host;
 pub mod instances;
 pub mod kv;
+pub mod limits;
 pub mod manifest;
+pub mod request_body;
+pub mod response_body;
+pub mod router;
 pub mod routes;
 pub mod runtime_config;
 pub mod server;
@@ -32,11 +37,7 @@ pub use app::{App, AppOptions};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
-
-/// How long `stop` lets in-flight requests finish.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// A served app.
 pub struct RunningApp {
@@ -61,7 +62,7 @@ impl RunningApp {
         &self.routes
     }
 
-    /// Stops accepting, lets open requests finish (up to `DEFAULT_SHUTDOWN_GRACE`), returns.
+    /// Stops accepting, lets open requests finish (up to `Limits::shutdown_grace`), returns.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
@@ -98,17 +99,13 @@ pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<RunningApp> {
             }
         })
         .collect();
-    let router = Arc::new(server::Router::new(
+    let router = Arc::new(router::Router::new(
         app.manifest.routes.clone(),
         app.components.clone(),
+        app.limits.clone(),
     ));
     let (shutdown, receiver) = watch::channel(false);
-    let task = tokio::spawn(server::serve(
-        listener,
-        router,
-        receiver,
-        DEFAULT_SHUTDOWN_GRACE,
-    ));
+    let task = tokio::spawn(server::serve(listener, router, receiver));
     Ok(RunningApp {
         addr,
         routes,

@@ -289,3 +289,19 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+mod process;
+#[allow(unused_imports)]
+pub use process::RunnerProcess;
+
+/// Raw HTTP/1.1 over TCP, for requests a well-behaved client cannot send: writes `request`,
+/// returns everything the server sent until it closed the connection or `timeout` passed.
+pub async fn raw_exchange(url: &str, request: &[u8], timeout: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write request");
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(timeout, stream.read_to_end(&mut received)).await;
+    String::from_utf8_lossy(&received).into_owned()
+}

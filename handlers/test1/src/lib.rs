@@ -3,6 +3,9 @@
 //! every even turn sleeps `sleep_seconds` without holding a thread. It answers with test2's
 //! status, end-to-end headers and body, plus a `server-timing` header telling whether it slept.
 //!
+//! `GET` and `HEAD` are served (a `HEAD` answer is a `GET` answer without its body, so it
+//! also calls test2 and takes a turn); other methods get `405` and touch nothing.
+//!
 //! Failures answer at once with one plain-text line: `502` when test2 cannot be reached,
 //! refuses the request or breaks off, `504` when it takes longer than `upstream_timeout_seconds`.
 //!
@@ -20,7 +23,7 @@ use futures::SinkExt;
 use settings::Settings;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::http::{
-    BoxBody, FullBody, HeaderValue, IntoResponse, Request, Response, StatusCode, box_body,
+    BoxBody, FullBody, HeaderValue, IntoResponse, Method, Request, Response, StatusCode, box_body,
 };
 use spin_sdk::http_service;
 use std::time::{Duration, Instant};
@@ -30,7 +33,17 @@ const STORE: &str = "default";
 const TURN_KEY: &str = "turn";
 
 #[http_service]
-async fn handle(_request: Request) -> impl IntoResponse {
+async fn handle(request: Request) -> impl IntoResponse {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed\n".into(),
+        );
+        response
+            .headers_mut()
+            .insert("allow", HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
     match respond().await {
         Ok(response) => response,
         Err((status, reason)) => {

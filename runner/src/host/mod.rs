@@ -8,12 +8,12 @@ pub mod logging;
 pub mod outbound;
 pub mod variables;
 
+use crate::guest_limits::{CpuBudget, LimitedGuest, MemoryCap};
 use key_value::{KeyValue, KeyValueCtx, KeyValueView};
 use outbound::OutboundHttp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use variables::{Variables, VariablesView};
-use wasmtime::StoreLimits;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -27,7 +27,14 @@ pub struct HostState {
     pub outbound: OutboundHttp,
     pub key_value: Arc<KeyValueCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
-    pub limits: StoreLimits,
+    pub memory: MemoryCap,
+    pub cpu: CpuBudget,
+}
+
+impl LimitedGuest for HostState {
+    fn cpu_budget(&mut self) -> &mut CpuBudget {
+        &mut self.cpu
+    }
 }
 
 impl WasiView for HostState {

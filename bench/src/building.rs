@@ -1,0 +1,25 @@
+//! Builds what the bench runs: the runner and the native server (`cargo build --release`),
+//! then the app's WebAssembly components (`runner build`, which adds the wasm target itself).
+
+use crate::paths::Paths;
+use crate::process::run_visible;
+use std::ffi::OsString;
+use tokio::process::Command;
+
+pub async fn build_all(paths: &Paths) -> anyhow::Result<()> {
+    // `cargo run` tells its child which cargo it is.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut cargo_build = Command::new(cargo);
+    cargo_build
+        .args(["build", "--release", "-p", "runner", "-p", "bench"])
+        .current_dir(&paths.root);
+    run_visible(&mut cargo_build).await?;
+
+    let mut components = Command::new(paths.runner());
+    components
+        .arg("build")
+        .arg("-f")
+        .arg(&paths.manifest)
+        .current_dir(&paths.root);
+    run_visible(&mut components).await
+}

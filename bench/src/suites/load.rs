@@ -1,0 +1,150 @@
+//! Throughput and latency with wrk: each server started fresh with `sleep_seconds=0`, warmed
+//! up, then loaded row by row. Two tables: the default configurations at several connection
+//! counts, and the power-loss-durable configurations at one.
+
+use crate::cli::Plan;
+use crate::contenders::{Contender, Launcher, NATIVE, RUNNER, TORNADO};
+use crate::report::{LoadRow, Outcome};
+use crate::server::Server;
+use crate::wrk;
+use std::path::PathBuf;
+
+struct Case {
+    path: &'static str,
+    connections: u32,
+}
+
+/// /test2 at each connection count, /test1 at the middle one.
+pub async fn throughput(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec<LoadRow> {
+    let mut cases: Vec<Case> = plan
+        .test2_connections
+        .iter()
+        .map(|&connections| Case {
+            path: "/test2",
+            connections,
+        })
+        .collect();
+    cases.push(Case {
+        path: "/test1",
+        connections: plan.mid_connections,
+    });
+    let contenders = [TORNADO, NATIVE, RUNNER];
+    let pairs = [(RUNNER, TORNADO), (RUNNER, NATIVE)];
+    measure(launcher, wrk, plan, "load", &contenders, &cases, &pairs).await
+}
+
+/// /test2 with every commit on disk before its answer (Tornado, in memory, for reference).
+pub async fn durable(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec<LoadRow> {
+    let native_fsync = Contender::Native {
+        fsync: true,
+        group_commit: false,
+    };
+    let native_group = Contender::Native {
+        fsync: true,
+        group_commit: true,
+    };
+    let runner_fsync = Contender::Runner {
+        durability_fsync: true,
+    };
+    let contenders = [
+        TORNADO,
+        native_fsync.clone(),
+        native_group.clone(),
+        runner_fsync.clone(),
+    ];
+    let pairs = [
+        (runner_fsync.clone(), TORNADO),
+        (runner_fsync.clone(), native_fsync),
+        (runner_fsync, native_group),
+    ];
+    let cases = [Case {
+        path: "/test2",
+        connections: plan.mid_connections,
+    }];
+    measure(launcher, wrk, plan, "durable", &contenders, &cases, &pairs).await
+}
+
+async fn measure(
+    launcher: &Launcher<'_>,
+    wrk: &PathBuf,
+    plan: &Plan,
+    suite: &str,
+    contenders: &[Contender],
+    cases: &[Case],
+    pairs: &[(Contender, Contender)],
+) -> Vec<LoadRow> {
+    let mut rows: Vec<LoadRow> = cases
+        .iter()
+        .map(|case| LoadRow {
+            path: case.path.into(),
+            connections: case.connections,
+            threads: wrk::threads(case.connections),
+            duration_s: plan.duration.as_secs(),
+            results: Default::default(),
+            ratios: Default::default(),
+            order: Vec::new(),
+        })
+        .collect();
+    for contender in contenders {
+        let label = contender.label();
+        if let Some(reason) = launcher.unavailable(contender) {
+            for row in &mut rows {
+                row.insert(label.clone(), Outcome::Skipped(reason.clone()));
+            }
+            continue;
+        }
+        let started = match launcher.spec(contender, 0.0) {
+            Ok(spec) => {
+                let log = format!("{suite}-{}", contender.slug());
+                Server::start(spec, &launcher.paths.logs, &log).await
+            }
+            Err(e) => Err(e),
+        };
+        let server = match started {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("[{suite}] {label} failed to start: {e:#}");
+                for row in &mut rows {
+                    row.insert(label.clone(), Outcome::Failed(format!("{e:#}")));
+                }
+                continue;
+            }
+        };
+        eprintln!(
+            "[{suite}] {label} ready after {:.0} ms",
+            server.ready_after.as_secs_f64() * 1000.0
+        );
+        let warmup_url = server.url("/test2");
+        let _ = wrk::run(wrk, &warmup_url, plan.mid_connections, plan.warmup).await;
+        for row in &mut rows {
+            let outcome = match wrk::run(
+                wrk,
+                &server.url(&row.path),
+                row.connections,
+                plan.duration,
+            )
+            .await
+            {
+                Ok(result) => {
+                    eprintln!(
+                        "[{suite}] {label:<32} {:<12} {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+                        row.name(),
+                        result.requests_per_sec,
+                        result.p50_ms,
+                        result.p99_ms,
+                        result.errors()
+                    );
+                    Outcome::Ok(result)
+                }
+                Err(e) => Outcome::Failed(format!("{e:#}")),
+            };
+            row.insert(label.clone(), outcome);
+        }
+        server.stop().await;
+    }
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.label(), b.label())).collect();
+    for row in &mut rows {
+        row.add_ratios(&pairs);
+    }
+    rows
+}

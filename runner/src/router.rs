@@ -1,0 +1,187 @@
+//! One request, from hyper to a component and back: Spin's route matching, the full URL and
+//! `spin-*` headers guests see, the request body limit (`413`), and the wall-clock deadline of
+//! the whole exchange, body included. Guest failures become a plain `500`; the reason is in
+//! the runner's log, named by component.
+
+use crate::instances::Components;
+use crate::limits::Limits;
+use crate::manifest::HttpRoute;
+use crate::request_body::{LimitedBody, declared_too_large};
+use crate::routes::{RouteMatch, best_match};
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime_wasi_http::handler;
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
+
+pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// Everything a connection task needs to route and run requests.
+pub struct Router {
+    routes: Vec<HttpRoute>,
+    components: Arc<Components>,
+    limits: Arc<Limits>,
+}
+
+impl Router {
+    pub fn new(routes: Vec<HttpRoute>, components: Arc<Components>, limits: Arc<Limits>) -> Self {
+        Self {
+            routes,
+            components,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub async fn route(
+        &self,
+        mut request: Request<Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+    ) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let path = request.uri().path().to_string();
+        let Some((index, matched)) = best_match(self.routes.iter().map(|r| &r.pattern), &path)
+        else {
+            return plain(StatusCode::NOT_FOUND, "Not Found\n");
+        };
+        let route = &self.routes[index];
+        let Some(handler) = self.components.handler(&route.component) else {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "route names an unknown component\n",
+            );
+        };
+        if declared_too_large(&request, self.limits.max_request_body) {
+            return too_large(self.limits.max_request_body);
+        }
+        match absolute_uri(&request, local) {
+            Some(uri) => *request.uri_mut() = uri,
+            None => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: invalid Host header\n",
+                );
+            }
+        }
+        add_spin_headers(&mut request, route, &matched, client);
+
+        let (parts, body) = request.into_parts();
+        let (body, mut exceeded) = LimitedBody::new(
+            body.map_err(ErrorCode::from_hyper_request_error),
+            self.limits.max_request_body,
+        );
+        let body = body.map_err(handler::ErrorCode::from).boxed_unsync();
+        let request: handler::Request = Request::from_parts(parts, body);
+
+        let deadline = tokio::time::Instant::from_std(started + self.limits.max_request_duration);
+        let answer = self.components.handle(&route.component, handler, request);
+        let result = tokio::select! {
+            result = answer => result,
+            true = body_over_limit(&mut exceeded) => {
+                return too_large(self.limits.max_request_body);
+            }
+        };
+        match result {
+            Ok(response) => response.map(|body| {
+                let body = body.map_err(|e| std::io::Error::other(format!("{e:#}")));
+                crate::response_body::with_deadline(body, deadline).boxed_unsync()
+            }),
+            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n"),
+        }
+    }
+}
+
+/// Resolves to true once the body went over the limit; never resolves if it ended within it.
+async fn body_over_limit(exceeded: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    let over = exceeded.wait_for(|over| *over).await.is_ok();
+    if !over {
+        std::future::pending::<()>().await;
+    }
+    over
+}
+
+fn too_large(limit: u64) -> Response<ResponseBody> {
+    let mut response = plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Payload Too Large: the request body is over this server's limit\n",
+    );
+    if let Ok(value) = HeaderValue::from_str(&limit.to_string()) {
+        response.headers_mut().insert("x-max-request-body", value);
+    }
+    // The rest of the body is not read: the connection cannot be reused.
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+pub fn plain(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
+    let mut response = Response::new(
+        Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|e: Infallible| match e {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Guests see the full URL (`http://host/path?query`), as under Spin.
+fn absolute_uri(request: &Request<Incoming>, local: SocketAddr) -> Option<http::Uri> {
+    let authority = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| local.to_string());
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    http::Uri::builder()
+        .scheme("http")
+        .authority(authority)
+        .path_and_query(path_and_query)
+        .build()
+        .ok()
+}
+
+/// The `spin-*` request headers Spin gives HTTP components.
+fn add_spin_headers(
+    request: &mut Request<Incoming>,
+    route: &HttpRoute,
+    matched: &RouteMatch,
+    client: SocketAddr,
+) {
+    let full_url = request.uri().to_string();
+    let raw_route = route.pattern.as_str().to_string();
+    let component_route = raw_route.trim_end_matches("/...").to_string();
+    let headers = [
+        ("spin-full-url", full_url),
+        ("spin-path-info", matched.path_info.clone()),
+        ("spin-matched-route", raw_route.clone()),
+        ("spin-raw-component-route", raw_route),
+        ("spin-component-route", component_route),
+        ("spin-base-path", "/".to_string()),
+        ("spin-client-addr", client.to_string()),
+    ];
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            request.headers_mut().insert(name, value);
+        }
+    }
+}

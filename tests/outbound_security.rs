@@ -1,0 +1,149 @@
+//! Issue 4, outbound security: a guest reaches only what `allowed_outbound_hosts` allows
+//! (here a `{{ variable }}` template naming one port), the check comes before any connection,
+//! and a redirect to a host that is not allowed is not followed: listening sockets that were
+//! not allowed see no connection at all.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use support::{build_once, client, get, repo_root, start_with};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A listener on 127.0.0.1 that counts connections and answers each with `answer`.
+async fn counting_listener(answer: String) -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (port, count)
+}
+
+fn ok_answer(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+async fn hostile_allowing(allowed: &str) -> support::TestApp {
+    let manifest = repo_root().join("tests/guests/hostile/spin.toml");
+    build_once(&manifest);
+    let state = tempfile::tempdir().unwrap();
+    let mut options = runner::AppOptions::new(&manifest)
+        .state_dir(state.path())
+        .variable("allowed_upstream", allowed);
+    options.read_env_variables = false;
+    start_with(options, state).await
+}
+
+fn fetch_url(app: &support::TestApp, target: &str) -> String {
+    format!(
+        "{}/fetch?url={}",
+        app.url,
+        target.replace(':', "%3A").replace('/', "%2F")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_a_host_not_allowed_is_not_followed() {
+    let (forbidden_port, forbidden_hits) = counting_listener(ok_answer("forbidden")).await;
+    let redirect = format!(
+        "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{forbidden_port}/secret\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    let (allowed_port, allowed_hits) = counting_listener(redirect).await;
+    let app = hostile_allowing(&format!("http://127.0.0.1:{allowed_port}")).await;
+    let client = client();
+
+    let answer = get(
+        &client,
+        &fetch_url(&app, &format!("http://127.0.0.1:{allowed_port}/")),
+    )
+    .await;
+    assert_eq!(answer.status, 502, "{}", answer.text());
+    assert!(
+        answer.text().contains("HttpRequestDenied"),
+        "{}",
+        answer.text()
+    );
+    assert_eq!(allowed_hits.load(Ordering::SeqCst), 1);
+
+    // Asked directly, the other host is refused too.
+    let direct = get(
+        &client,
+        &fetch_url(&app, &format!("http://127.0.0.1:{forbidden_port}/")),
+    )
+    .await;
+    assert_eq!(direct.status, 502);
+    assert!(
+        direct.text().contains("HttpRequestDenied"),
+        "{}",
+        direct.text()
+    );
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        forbidden_hits.load(Ordering::SeqCst),
+        0,
+        "a socket that was not allowed saw a connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheme_port_and_wildcard_rules_are_checked_before_connecting() {
+    let (port, hits) = counting_listener(ok_answer("hello")).await;
+    let client = client();
+    let target = format!("http://127.0.0.1:{port}/");
+
+    // Allowed by an exact entry, by a port range and by `*://*:*`: the request goes through.
+    for allowed in [
+        format!("http://127.0.0.1:{port}"),
+        // Spin writes port ranges in Rust syntax, end excluded.
+        format!("http://127.0.0.1:{}..{}", port - 1, port + 1),
+        "*://*:*".to_string(),
+    ] {
+        let app = hostile_allowing(&allowed).await;
+        let answer = get(&client, &fetch_url(&app, &target)).await;
+        assert_eq!(
+            (answer.status, answer.text().as_str()),
+            (200, "hello"),
+            "{allowed}"
+        );
+        app.stop().await;
+    }
+    let reached = hits.load(Ordering::SeqCst);
+    assert_eq!(reached, 3);
+
+    // Wrong scheme, another port, another host, a subdomain wildcard that does not match:
+    // refused, and the listener sees nothing.
+    for allowed in [
+        format!("https://127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{}", port.wrapping_add(1)),
+        format!("http://localhost:{port}"),
+        "http://*.example.com:*".to_string(),
+    ] {
+        let app = hostile_allowing(&allowed).await;
+        let answer = get(&client, &fetch_url(&app, &target)).await;
+        assert_eq!(answer.status, 502, "{allowed}: {}", answer.text());
+        assert!(answer.text().contains("HttpRequestDenied"), "{allowed}");
+        app.stop().await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        reached,
+        "a refused request connected"
+    );
+}

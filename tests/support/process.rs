@@ -1,0 +1,127 @@
+//! A real `runner up` process for tests that need what only a process has: its log lines,
+//! its exit status, signals. Listens on an ephemeral 127.0.0.1 port; killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct RunnerProcess {
+    child: Child,
+    pub url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl RunnerProcess {
+    /// `runner up -f MANIFEST --listen 127.0.0.1:0 --state-dir STATE ARGS...`, once serving.
+    pub fn start(manifest: &Path, state: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(manifest, state, args, &[("RUST_LOG", "info")])
+    }
+
+    /// As `start`, with these environment variables set for the runner.
+    pub fn start_with_env(
+        manifest: &Path,
+        state: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_runner"))
+            .args(["up", "--listen", "127.0.0.1:0", "-f"])
+            .arg(manifest)
+            .arg("--state-dir")
+            .arg(state)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runner starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = match stdout.next() {
+            Some(Ok(line)) => line,
+            _ => panic!(
+                "runner printed nothing; its log:\n{}",
+                log.lock().unwrap().join("\n")
+            ),
+        };
+        let url = first
+            .strip_prefix("Serving ")
+            .unwrap_or_else(|| panic!("expected `Serving URL`, got {first:?}"))
+            .to_string();
+        // Keep draining stdout so the runner never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stdout {});
+        Self { child, url, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every log line so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits (up to `timeout`) for a log line containing every one of `parts`.
+    pub fn wait_for_log(&self, parts: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| parts.iter().all(|p| line.contains(p)))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {parts:?} within {timeout:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` (`TERM`, `INT`, `KILL`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunnerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
