@@ -35,6 +35,13 @@ pub struct Args {
     /// Run only these suites (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Suite>,
+    /// Measure only these servers: tornado, native, runner (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub servers: Vec<String>,
+    /// An extra argument for every `runner up` (repeatable), to measure the runner's options:
+    /// `--runner-arg=--max-instance-concurrent-reuse-count --runner-arg=100`.
+    #[arg(long = "runner-arg", allow_hyphen_values = true)]
+    pub runner_args: Vec<String>,
 }
 
 /// The measurements, in the order they run.

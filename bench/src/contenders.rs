@@ -64,11 +64,20 @@ impl Contender {
 pub struct Launcher<'a> {
     pub paths: &'a Paths,
     pub tornado: &'a Tornado,
+    /// `--servers`: the only servers to measure (empty: all).
+    pub servers: &'a [String],
+    /// `--runner-arg`: appended to every `runner up`.
+    pub runner_args: &'a [String],
 }
 
 impl Launcher<'_> {
     /// Why `contender` cannot run at all on this machine, if so.
     pub fn unavailable(&self, contender: &Contender) -> Option<String> {
+        let label = contender.label();
+        let server = label.split(' ').next().unwrap_or_default();
+        if !self.servers.is_empty() && !self.servers.iter().any(|s| s == server) {
+            return Some(format!("{server} not selected (--servers)"));
+        }
         match (contender, self.tornado) {
             (Contender::Tornado, Tornado::Skipped(reason)) => Some(reason.clone()),
             _ => None,
@@ -116,6 +125,7 @@ impl Launcher<'_> {
                 if *durability_fsync {
                     args.extend(["--durability".into(), "fsync".into()]);
                 }
+                args.extend(self.runner_args.iter().map(OsString::from));
                 dirs.push(state);
                 self.paths.runner()
             }

@@ -37,6 +37,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Pause between building and the first measurement.
+const BUILD_SETTLE: std::time::Duration = std::time::Duration::from_secs(15);
+
 async fn run(args: cli::Args) -> anyhow::Result<()> {
     let plan = args.plan();
     let paths = paths::Paths::discover()?;
@@ -52,6 +55,9 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         eprintln!("==> --skip-build: using the binaries and components already in target/");
     } else {
         building::build_all(&paths).await?;
+        // Let the build's last disk writes and CPU use die down before anything is timed.
+        eprintln!("==> built; settling for {BUILD_SETTLE:?} before measuring");
+        tokio::time::sleep(BUILD_SETTLE).await;
     }
     let wrk = wrk::ensure_installed().await?;
     let wrk_version = wrk::version(&wrk).await;
@@ -77,6 +83,8 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let launcher = Launcher {
         paths: &paths,
         tornado: &tornado,
+        servers: &args.servers,
+        runner_args: &args.runner_args,
     };
     let mut throughput = Vec::new();
     if plan.runs(Suite::Load) {

@@ -35,7 +35,7 @@ impl Default for Limits {
             max_instance_memory: 256 * 1024 * 1024,
             max_request_cpu: Duration::from_secs(10),
             max_request_duration: Duration::from_secs(300),
-            max_instance_concurrent_reuse: 1000,
+            max_instance_concurrent_reuse: 100,
             max_instance_reuse: 10_000,
             max_request_body: 16 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),

@@ -129,12 +129,6 @@ struct BuildArgs {
     components: Vec<String>,
 }
 
-/// mimalloc instead of glibc's allocator: a request allocates and frees many small objects
-/// (wasmtime's async machinery, hyper, guest resources) across threads, which mimalloc does
-/// in a fraction of the time (glibc malloc/free was 7% of the runner's CPU under load).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
