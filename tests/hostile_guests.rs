@@ -145,7 +145,7 @@ async fn spinning_guests_are_stopped_by_the_cpu_limit_without_starving_anyone() 
     }
     assert!(values.len() >= 5, "only {} answers in 0.8 s", values.len());
     assert!(
-        slowest < Duration::from_millis(500),
+        slowest < Duration::from_secs(1),
         "a /test2 took {slowest:?} while guests were spinning"
     );
 
@@ -153,7 +153,8 @@ async fn spinning_guests_are_stopped_by_the_cpu_limit_without_starving_anyone() 
         let answer = spinner.await.unwrap();
         assert_eq!(answer.status, 500);
         assert!(
-            answer.elapsed >= Duration::from_millis(900) && answer.elapsed < Duration::from_secs(6),
+            answer.elapsed >= Duration::from_millis(900)
+                && answer.elapsed < Duration::from_secs(10),
             "a spinning guest was stopped after {:?} (limit 1 s of CPU)",
             answer.elapsed
         );
@@ -185,7 +186,7 @@ async fn sleeping_is_not_charged_as_cpu_but_burning_cpu_is() {
     let overworked = get(&client, &format!("{}/busy?ms=3000", runner.url)).await;
     assert_eq!(overworked.status, 500);
     assert!(
-        overworked.elapsed < Duration::from_millis(2500),
+        overworked.elapsed < Duration::from_secs(5),
         "{:?}",
         overworked.elapsed
     );
