@@ -1,6 +1,7 @@
 //! Issue 5, start-up: compiled components are cached on disk (`--cache-dir`), keyed by the
 //! wasm's hash and the engine's settings. A second start loads them instead of compiling;
-//! a damaged cache file is compiled afresh and replaced; `--no-cache` writes nothing.
+//! a damaged cache file is compiled afresh and replaced; `--no-cache` writes nothing, even with
+//! a `--cache-dir` given as well.
 
 mod support;
 
@@ -85,21 +86,13 @@ async fn no_cache_writes_nothing() {
     ensure_built();
     let home = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["up", "--no-cache", "--cache-dir", "x"])
-        .arg("-f")
-        .arg(manifest_path())
-        .arg("--state-dir")
-        .arg(state.path())
-        .output()
-        .unwrap();
-    assert!(
-        !output.status.success(),
-        "--no-cache with --cache-dir must be refused"
+    let named = home.path().join("named");
+    // Neither the default cache ($XDG_CACHE_HOME/runner) nor a --cache-dir given as well.
+    let runner = start(
+        state.path(),
+        &["--no-cache", "--cache-dir", named.to_str().unwrap()],
+        home.path(),
     );
-
-    // Without --no-cache the default cache would be $XDG_CACHE_HOME/runner.
-    let runner = start(state.path(), &["--no-cache"], home.path());
     assert_eq!(
         get(&client(), &format!("{}/test2", runner.url))
             .await
@@ -108,4 +101,5 @@ async fn no_cache_writes_nothing() {
     );
     drop(runner);
     assert!(cache_files(&home.path().join("runner")).is_empty());
+    assert!(cache_files(&named).is_empty());
 }

@@ -60,8 +60,8 @@ struct UpArgs {
     /// Where compiled components are cached (default: $XDG_CACHE_HOME/runner or ~/.cache/runner).
     #[arg(long, env = "RUNNER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
-    /// Compile every component afresh, without the on-disk cache.
-    #[arg(long, conflicts_with = "cache_dir")]
+    /// Compile every component afresh, without the on-disk cache (overrides --cache-dir).
+    #[arg(long)]
     no_cache: bool,
     #[command(flatten)]
     limits: LimitArgs,
