@@ -87,7 +87,7 @@ impl Router {
         let answer = self.components.handle(&route.component, handler, request);
         let result = tokio::select! {
             result = answer => result,
-            true = body_over_limit(&mut exceeded) => {
+            () = body_over_limit(&mut exceeded) => {
                 return too_large(self.limits.max_request_body);
             }
         };
@@ -101,13 +101,12 @@ impl Router {
     }
 }
 
-/// Resolves to true once the body went over the limit; never resolves if it ended within it.
-async fn body_over_limit(exceeded: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+/// Resolves once the body went over the limit; never, if it ended within it.
+async fn body_over_limit(exceeded: &mut tokio::sync::watch::Receiver<bool>) {
     let over = exceeded.wait_for(|over| *over).await.is_ok();
     if !over {
         std::future::pending::<()>().await;
     }
-    over
 }
 
 fn too_large(limit: u64) -> Response<ResponseBody> {
