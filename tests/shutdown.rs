@@ -57,10 +57,13 @@ async fn graceful_on(signal: &str) {
     })
     .await
     .unwrap();
-    let (status, _runner) = status;
+    let (status, runner) = status;
     let status = status.expect("runner exited after its requests finished");
     assert!(status.success(), "exit status {status:?}");
     assert!(signalled.elapsed() < Duration::from_secs(10));
+    // A clean stop: no instance reported as failed (live ones are dropped unfinished).
+    let log = runner.log();
+    assert!(!log.contains("instance failed"), "{log}");
     // Both turns and both increments are on disk.
     assert_eq!(stored_counter(state.path(), "seq"), Some(2));
     assert_eq!(stored_counter(state.path(), "turn"), Some(2));

@@ -16,7 +16,7 @@ use crate::limits::Limits;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -76,6 +76,7 @@ pub struct ComponentState {
     components: Weak<Components>,
     next_instance: AtomicU64,
     isolation: Arc<Isolation>,
+    stopping: Arc<AtomicBool>,
 }
 
 pub type ComponentHandler = ProxyHandler<ComponentState>;
@@ -84,9 +85,16 @@ pub type ComponentHandler = ProxyHandler<ComponentState>;
 pub struct Components {
     handlers: HashMap<String, ComponentHandler>,
     next_request: AtomicU64,
+    /// Set once the app is shutting down: instances dropped from then on did not fail.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Components {
+    /// The app is shutting down (its open requests have finished or been given up).
+    pub fn shutting_down(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
     pub fn handler(&self, id: &str) -> Option<&ComponentHandler> {
         self.handlers.get(id)
     }
@@ -123,6 +131,7 @@ impl Components {
 /// Wraps each configured component in its `ProxyHandler`; components can reach each other
 /// (service chaining) through the weak link each one keeps to the whole set.
 pub fn serve_components(configs: Vec<ComponentConfig>) -> Arc<Components> {
+    let stopping = Arc::new(AtomicBool::new(false));
     Arc::new_cyclic(|weak: &Weak<Components>| Components {
         handlers: configs
             .into_iter()
@@ -133,11 +142,13 @@ pub fn serve_components(configs: Vec<ComponentConfig>) -> Arc<Components> {
                     components: weak.clone(),
                     next_instance: AtomicU64::new(0),
                     isolation: Default::default(),
+                    stopping: stopping.clone(),
                 };
                 (id, ProxyHandler::new(state))
             })
             .collect(),
         next_request: AtomicU64::new(0),
+        stopping,
     })
 }
 
@@ -187,6 +198,7 @@ impl HandlerState for ComponentState {
                 instance,
                 limits: config.limits.clone(),
                 isolation: self.isolation.clone(),
+                stopping: self.stopping.clone(),
             },
         })
     }
@@ -226,6 +238,7 @@ pub struct InstanceWorker {
     instance: u64,
     limits: Arc<Limits>,
     isolation: Arc<Isolation>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl WorkerState for InstanceWorker {
@@ -255,6 +268,12 @@ impl WorkerState for InstanceWorker {
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
+        if self.stopping.load(Ordering::Relaxed) {
+            // Workers still alive when the runtime ends are dropped unfinished, which
+            // wasmtime reports as a panic; at shutdown that is no failure of the guest.
+            drop(store);
+            return;
+        }
         if let Err(e) = result {
             // The cause on one line (the full chain, with the guest's backtrace, at debug).
             tracing::error!(

@@ -45,6 +45,7 @@ pub struct RunningApp {
     routes: Vec<String>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    components: Arc<instances::Components>,
 }
 
 impl RunningApp {
@@ -66,6 +67,7 @@ impl RunningApp {
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        self.components.shutting_down();
     }
 
     /// Serves until `signal` completes, then stops as `stop` does.
@@ -107,6 +109,7 @@ pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<RunningApp> {
     let (shutdown, receiver) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, router, receiver));
     Ok(RunningApp {
+        components: app.components.clone(),
         addr,
         routes,
         shutdown,
