@@ -5,37 +5,28 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use support::{RedisServer, client, ensure_built, manifest_path};
+use support::{RedisServer, RunnerProcess, client, ensure_built, manifest_path};
 
-/// Starts `runner up` on an ephemeral port; returns the process and its URL.
-fn spawn_runner(state: &Path, runtime_config: Option<&Path>) -> (Child, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
-    command
-        .args(["up", "--listen", "127.0.0.1:0", "-f"])
-        .arg(manifest_path())
-        .arg("--state-dir")
-        .arg(state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(config) = runtime_config {
-        command.arg("--runtime-config-file").arg(config);
-    }
-    let mut child = command.spawn().expect("runner starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("output").unwrap();
-    let url = first
-        .strip_prefix("Serving ")
-        .expect("Serving line")
-        .to_string();
-    // Keep draining stdout so the runner never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
+/// Starts `runner up` on an ephemeral port, on `state` (and the runtime config, if any).
+fn spawn_runner(state: &Path, runtime_config: Option<&Path>) -> RunnerProcess {
+    let config = runtime_config.map(|c| c.to_str().expect("UTF-8 path").to_string());
+    let args: Vec<&str> = match &config {
+        Some(config) => vec!["--runtime-config-file", config],
+        None => vec![],
+    };
+    RunnerProcess::start(&manifest_path(), state, &args)
+}
+
+/// `kill -9`, and waits for the process to be gone.
+fn kill_9(runner: &mut RunnerProcess) {
+    runner.signal("KILL");
+    runner
+        .wait_exit(Duration::from_secs(10))
+        .expect("the runner exits on SIGKILL");
 }
 
 /// Loads `/test2` from 16 clients until stopped; returns every value acknowledged with 200.
@@ -84,12 +75,11 @@ async fn crash_rounds(backend: &str, runtime_config: Option<&Path>) {
     let client = client();
     let mut total_acknowledged = 0;
     for round in 1..=3 {
-        let (mut child, url) = spawn_runner(state.path(), runtime_config);
+        let mut runner = spawn_runner(state.path(), runtime_config);
         let stop = Arc::new(AtomicBool::new(false));
-        let loader = tokio::spawn(load(url, stop.clone()));
+        let loader = tokio::spawn(load(runner.url.clone(), stop.clone()));
         tokio::time::sleep(Duration::from_millis(700)).await;
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
+        kill_9(&mut runner);
         tokio::time::sleep(Duration::from_millis(100)).await;
         stop.store(true, Ordering::Relaxed);
         let acknowledged = loader.await.unwrap();
@@ -98,10 +88,12 @@ async fn crash_rounds(backend: &str, runtime_config: Option<&Path>) {
             .max()
             .expect("some requests were answered before the kill");
 
-        let (mut child, url) = spawn_runner(state.path(), runtime_config);
-        let after: i64 = support::get(&client, &format!("{url}/test2")).await.value() - 1;
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let mut runner = spawn_runner(state.path(), runtime_config);
+        let after: i64 = support::get(&client, &format!("{}/test2", runner.url))
+            .await
+            .value()
+            - 1;
+        kill_9(&mut runner);
         let lost = acknowledged.iter().filter(|v| **v > after).count();
         total_acknowledged += acknowledged.len();
         eprintln!(
