@@ -1,4 +1,4 @@
-//! Issue 5, start-up: compiled components are cached on disk (`--cache-dir`), keyed by the
+//! Start-up: compiled components are cached on disk (`--cache-dir`), keyed by the
 //! wasm's hash and the engine's settings. A second start loads them instead of compiling;
 //! a damaged cache file is compiled afresh and replaced; `--no-cache` writes nothing, even with
 //! a `--cache-dir` given as well.

@@ -1,4 +1,4 @@
-//! SPEC §2 test2: the counter counts, exactly, under concurrency, and survives a restart.
+//! test2, the counter: it counts, exactly, under concurrency, and survives a restart.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! SPEC §4: nothing acknowledged is lost after `kill -9`. Under load, the real `runner`
+//! Durability: nothing acknowledged is lost after `kill -9`. Under load, the real `runner`
 //! process is killed with SIGKILL; after a restart on the same state, the counter is at least
 //! the highest value any client was given (so no acknowledged increment was lost), on SQLite
 //! and on Redis (appendfsync always), three times each.
@@ -126,7 +126,7 @@ async fn kill_9_loses_nothing_acknowledged_on_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fsync_durability_counts_exactly_under_concurrency() {
     let (mut options, state) = support::options(&[("sleep_seconds", "0")]);
-    options.durability = runner::kv::sqlite::Durability::Fsync;
+    options.durability = runner::Durability::Fsync;
     let app = support::start_with(options, state).await;
     let answers = support::get_concurrently(&client(), &format!("{}/test2", app.url), 200).await;
     let mut values: Vec<i64> = answers.iter().map(|a| a.value()).collect();

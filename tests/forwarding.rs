@@ -1,4 +1,4 @@
-//! SPEC §2 test1 as a proxy: with `test2_host` pointed at an upstream this test owns, test1
+//! test1 as a proxy: with `test2_host` pointed at an upstream this test owns, test1
 //! forwards status, end-to-end headers and body byte for byte; unreachable and slow upstreams
 //! get 502 and 504; a host the manifest does not allow is refused before any connection.
 

@@ -1,4 +1,4 @@
-//! Issue 4: guests that trap, spin forever, exhaust memory or overstay are contained. Each
+//! Hostile guests: guests that trap, spin forever, exhaust memory or overstay are contained. Each
 //! fails only its own request with `500` and a log line naming the component and the cause;
 //! the runner keeps serving other requests, concurrently, during and after. Runs the real
 //! `runner up` process (for its log) on tests/guests/hostile, which also serves the app's

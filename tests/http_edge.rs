@@ -1,4 +1,4 @@
-//! Issue 4, the HTTP edge: what reaches a guest is bounded and well-formed. Request bodies
+//! The HTTP edge: what reaches a guest is bounded and well-formed. Request bodies
 //! over the limit get `413` (declared or streamed), slow headers are cut off, connections past
 //! the limit get `503` while accepted ones are served, malformed requests get `400` (or
 //! `431`) and never reach a guest, unknown routes `404`; `HEAD` is a `GET` without its body
@@ -6,7 +6,7 @@
 
 mod support;
 
-use runner::limits::Limits;
+use runner::Limits;
 use std::time::{Duration, Instant};
 use support::{
     build_once, client, get, options, raw_exchange, repo_root, start_with, stored_counter,

@@ -1,4 +1,4 @@
-//! SPEC §3: the key-value and variables interfaces behave as in Spin, checked through a probe
+//! The key-value and variables interfaces behave as in Spin, checked through a probe
 //! guest (tests/guests/kv-probe) that calls each of them.
 
 mod support;

@@ -1,4 +1,4 @@
-//! SPEC §3: a bad manifest stops `runner up` before it serves, with `file: key: reason`.
+//! A bad manifest stops `runner up` before it serves, with `file: key: reason`.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! Issue 4, robustness of the loader: property tests over generated manifests (structured,
+//! Robustness of the manifest loader: property tests over generated manifests (structured,
 //! with hostile values in every field) and over mangled copies of the real spin.toml, and
 //! over route strings. The loader never panics, and every refusal names the file and a key
 //! (or, for broken TOML, says it is a syntax error and where).
@@ -6,8 +6,8 @@
 mod support;
 
 use proptest::prelude::*;
-use runner::manifest::Manifest;
-use runner::routes::{RoutePattern, best_match};
+use runner::Manifest;
+use runner::{RoutePattern, best_match};
 use std::path::Path;
 
 /// Checks one loader outcome: no panic, and a refusal that names where it is.

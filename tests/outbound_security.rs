@@ -1,4 +1,4 @@
-//! Issue 4, outbound security: a guest reaches only what `allowed_outbound_hosts` allows
+//! Outbound security: a guest reaches only what `allowed_outbound_hosts` allows
 //! (here a `{{ variable }}` template naming one port), the check comes before any connection,
 //! and a redirect to a host that is not allowed is not followed: listening sockets that were
 //! not allowed see no connection at all.

@@ -1,4 +1,4 @@
-//! SPEC §3, scale-out: the `default` store in a real Redis through Spin's runtime config;
+//! Scale-out: the `default` store in a real Redis through Spin's runtime config;
 //! several runners share one exact counter and one sleep toggle; Redis going away fails
 //! requests fast and the runner recovers by itself.
 

@@ -1,4 +1,4 @@
-//! Issue 4, graceful shutdown of the real `runner up` process: on SIGTERM or SIGINT it stops
+//! Graceful shutdown of the real `runner up` process: on SIGTERM or SIGINT it stops
 //! accepting, lets in-flight requests (sleeping ones included) finish, has committed their
 //! state, and exits 0; a second signal exits at once.
 

@@ -1,4 +1,4 @@
-//! SPEC §2 test1: exactly every second call sleeps, whatever the concurrency, and a sleeping
+//! test1, the sleeper: exactly every second call sleeps, whatever the concurrency, and a sleeping
 //! request blocks nobody.
 
 mod support;

@@ -1,8 +1,10 @@
 //! A loaded application: the manifest resolved against its variables and its key-value
 //! stores (the runtime config's, or SQLite in the state directory), and every component
-//! compiled and linked into a `ComponentConfig`, ready for `instances` to serve.
+//! compiled and linked into a `ComponentConfig`, ready for `instances` to serve. A component
+//! that cannot be configured is refused with `file: component.<id>.<key>: reason`.
 
 use crate::allowed_hosts::{AllowList, AllowedHost};
+use crate::config_error::ConfigError;
 use crate::engine;
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
@@ -11,9 +13,8 @@ use crate::kv::Stores;
 use crate::kv::sqlite::Durability;
 use crate::limits::Limits;
 use crate::manifest::{ComponentDecl, Manifest};
-use crate::runtime_config::{RuntimeConfig, StoreConfig};
-use anyhow::{Context as _, anyhow, bail};
-use std::collections::{BTreeMap, HashMap};
+use crate::runtime_config::RuntimeConfig;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::handler::ProxyPre;
@@ -78,23 +79,26 @@ impl AppOptions {
 
 /// A loaded app, ready to serve.
 pub struct App {
-    pub manifest: Manifest,
-    pub components: Arc<Components>,
-    pub state_dir: std::path::PathBuf,
-    pub limits: Arc<Limits>,
+    pub(crate) manifest: Manifest,
+    pub(crate) components: Arc<Components>,
+    pub(crate) limits: Arc<Limits>,
 }
 
 impl App {
     /// Loads the manifest, opens the stores and compiles and links every component.
     pub async fn load(options: &AppOptions) -> anyhow::Result<Self> {
         let manifest = Manifest::load(&options.manifest_file())?;
-        let values = crate::variables::resolve(&manifest.variables, &options.variables, |name| {
-            options
-                .read_env_variables
-                .then(|| std::env::var(name).ok())
-                .flatten()
-        })
-        .map_err(|reason| anyhow!("{}: {reason}", manifest.path.display()))?;
+        let values = crate::variables::resolve(
+            &manifest.path,
+            &manifest.variables,
+            &options.variables,
+            |name| {
+                options
+                    .read_env_variables
+                    .then(|| std::env::var(name).ok())
+                    .flatten()
+            },
+        )?;
 
         let state_dir = options
             .state_dir
@@ -104,9 +108,14 @@ impl App {
             Some(file) => RuntimeConfig::load(file, &state_dir)?,
             None => RuntimeConfig::default(),
         };
-        let stores =
-            open_stores(&manifest, &state_dir, &runtime_config, options.durability).await?;
-        seed_default_store(&stores, &options.key_values).await?;
+        let stores = crate::kv::open::open_stores(
+            &manifest,
+            &state_dir,
+            &runtime_config,
+            options.durability,
+        )
+        .await?;
+        crate::kv::open::seed_default_store(&stores, &options.key_values).await?;
 
         let limits = Arc::new(options.limits.clone());
         let component_limits = limits.clone();
@@ -125,7 +134,6 @@ impl App {
         Ok(Self {
             manifest,
             components,
-            state_dir,
             limits,
         })
     }
@@ -144,133 +152,62 @@ fn compile_components(manifest: &Manifest, loaded: &Loaded) -> anyhow::Result<Ar
     let linker = crate::host::linker(engine::engine())?;
     let mut configs = Vec::new();
     for decl in manifest.components.values() {
-        configs.push(
-            configure(manifest, decl, loaded, &linker)
-                .with_context(|| format!("component `{}`", decl.id))?,
-        );
+        configs.push(configure(manifest, decl, loaded, &linker)?);
     }
     Ok(crate::instances::serve_components(configs))
 }
 
-/// Opens every store a component names: as the runtime config says, or, for `default` when it
-/// says nothing, SQLite in the state directory (as `spin up` does). Any other label the
-/// runtime config does not define is an error.
-async fn open_stores(
-    manifest: &Manifest,
-    state_dir: &std::path::Path,
-    runtime: &RuntimeConfig,
-    durability: Durability,
-) -> anyhow::Result<Stores> {
-    let mut stores = Stores::default();
-    let mut databases: HashMap<std::path::PathBuf, crate::kv::sqlite::Database> = HashMap::new();
-    for decl in manifest.components.values() {
-        for (index, label) in decl.key_value_stores.iter().enumerate() {
-            if stores.contains(label) {
-                continue;
-            }
-            let config = match runtime.key_value_stores.get(label) {
-                Some(config) => config.clone(),
-                None if label == "default" => StoreConfig::Sqlite {
-                    path: crate::kv::sqlite::default_path(state_dir),
-                },
-                None => bail!(
-                    "{}: component.{}.key_value_stores[{index}]: no key-value store `{label}` \
-                     (only `default` exists unless a runtime config defines `[key_value_store.{label}]`)",
-                    manifest.path.display(),
-                    decl.id
-                ),
-            };
-            let store: Arc<dyn crate::kv::Store> = match config {
-                StoreConfig::Sqlite { path } => {
-                    let database = match databases.get(&path) {
-                        Some(database) => database.clone(),
-                        None => {
-                            let database = crate::kv::sqlite::Database::open(&path, durability)?;
-                            databases.insert(path, database.clone());
-                            database
-                        }
-                    };
-                    Arc::new(database.store(label))
-                }
-                StoreConfig::Redis { url } => {
-                    let store = crate::kv::redis::RedisStore::connect(&url)
-                        .await
-                        .map_err(|e| {
-                            anyhow!(
-                                "{}: key_value_store.{label}.url: cannot connect to {url}: {e:#}",
-                                runtime
-                                    .file
-                                    .as_deref()
-                                    .unwrap_or(std::path::Path::new("runtime config"))
-                                    .display()
-                            )
-                        })?;
-                    Arc::new(store)
-                }
-            };
-            stores.insert(label.clone(), store);
-        }
-    }
-    Ok(stores)
-}
-
-/// `--key-value key=value`: sets entries in the `default` store, as `spin up` does.
-async fn seed_default_store(stores: &Stores, entries: &[(String, String)]) -> anyhow::Result<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let store = stores
-        .get("default")
-        .ok_or_else(|| anyhow!("--key-value: no component uses the `default` key-value store"))?;
-    for (key, value) in entries {
-        store
-            .set(key, value.as_bytes())
-            .await
-            .map_err(|e| anyhow!("--key-value {key}: {e}"))?;
-    }
-    Ok(())
-}
-
+/// Resolves one component's allow-list and variables, compiles it and links it.
 fn configure(
     manifest: &Manifest,
     decl: &ComponentDecl,
     loaded: &Loaded,
     linker: &Linker<HostState>,
-) -> anyhow::Result<ComponentConfig> {
+) -> Result<ComponentConfig, ConfigError> {
     let values = loaded.values;
-    let file = manifest.path.display();
-    let id = &decl.id;
+    let err = |field: &str, reason: String| {
+        manifest.error(format!("component.{}.{field}", decl.id), reason)
+    };
     let mut allowed = Vec::new();
     for (index, template) in decl.allowed_outbound_hosts.iter().enumerate() {
-        let key = format!("{file}: component.{id}.allowed_outbound_hosts[{index}]");
-        let entry = template.render(values).map_err(|r| anyhow!("{key}: {r}"))?;
-        allowed.push(AllowedHost::parse(&entry).map_err(|r| anyhow!("{key}: {r}"))?);
+        let field = format!("allowed_outbound_hosts[{index}]");
+        let entry = template.render(values).map_err(|r| err(&field, r))?;
+        allowed.push(AllowedHost::parse(&entry).map_err(|r| err(&field, r))?);
     }
     let mut variables = BTreeMap::new();
     for (name, template) in &decl.variables {
         let value = template
             .render(values)
-            .map_err(|r| anyhow!("{file}: component.{id}.variables.{name}: {r}"))?;
+            .map_err(|r| err(&format!("variables.{name}"), r))?;
         variables.insert(name.clone(), value);
     }
     if !decl.source.is_file() {
-        bail!(
-            "{file}: component.{id}.source: {} does not exist (build it with `runner build`, or serve with `runner up --build`)",
-            decl.source.display()
-        );
+        return Err(err(
+            "source",
+            format!(
+                "{} does not exist (build it with `runner build`, or serve with `runner up --build`)",
+                decl.source.display()
+            ),
+        ));
     }
     let component = engine::load_component(&decl.source, loaded.cache_dir)
-        .map_err(|e| anyhow!("{file}: component.{id}.source: {e:#}"))?;
-    let instance_pre = linker
-        .instantiate_pre(&component)
-        .map_err(|e| anyhow!("{file}: component.{id}: cannot be linked by this runner: {e:#}"))?;
+        .map_err(|e| err("source", format!("{e:#}")))?;
+    let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+        manifest.error(
+            format!("component.{}", decl.id),
+            format!("cannot be linked by this runner: {e:#}"),
+        )
+    })?;
     let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre).map_err(|e| {
-        anyhow!(
-            "{file}: component.{id}: does not export `wasi:http/handler@0.3.0` (is it a spin-sdk 7 HTTP component?): {e:#}"
+        manifest.error(
+            format!("component.{}", decl.id),
+            format!(
+                "does not export `wasi:http/handler@0.3.0` (is it a spin-sdk 7 HTTP component?): {e:#}"
+            ),
         )
     })?;
     Ok(ComponentConfig {
-        id: id.as_str().into(),
+        id: decl.id.as_str().into(),
         pre: ProxyPre::P3(pre),
         environment: decl
             .environment

@@ -1,6 +1,6 @@
 //! Serving a component's requests from its instances: a `wasmtime_wasi_http` `ProxyHandler`
-//! per component owns them (creation, reuse for up to `Limits::max_instance_reuse` requests,
-//! `Limits::max_instance_concurrent_reuse` at once, disposal after `IDLE_INSTANCE_TIMEOUT`
+//! per component owns them (creation, reuse for up to `Limits::max_instance_reuse_count` requests,
+//! `Limits::max_instance_concurrent_reuse_count` at once, disposal after `IDLE_INSTANCE_TIMEOUT`
 //! idle or once a request outlives `Limits::max_request_duration`); this module says how a new
 //! instance is made (its WASI context, capabilities and limits) and when a worker accepts or
 //! ends.
@@ -11,7 +11,7 @@ use crate::guest_limits::{self, CpuBudget, MemoryCap};
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{GuestLog, Output};
-use crate::host::outbound::OutboundHttp;
+use crate::host::outbound::{Dispatch, DispatchError, OutboundHttp};
 use crate::limits::Limits;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -73,7 +73,7 @@ pub struct ComponentConfig {
 /// The `ProxyHandler` state of one component: how to make a new instance of it.
 pub struct ComponentState {
     config: ComponentConfig,
-    components: Weak<Components>,
+    components: Weak<dyn Dispatch>,
     next_instance: AtomicU64,
     isolation: Arc<Isolation>,
     stopping: Arc<AtomicBool>,
@@ -95,20 +95,18 @@ impl Components {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
-    pub fn handler(&self, id: &str) -> Option<&ComponentHandler> {
-        self.handlers.get(id)
-    }
-
     /// Runs one request through component `id`; a guest failure is logged with the component.
     pub async fn handle(
         &self,
         id: &str,
-        handler: &ComponentHandler,
         request: handler::Request,
-    ) -> wasmtime::Result<handler::Response> {
+    ) -> Result<handler::Response, DispatchError> {
+        let handler = self
+            .handlers
+            .get(id)
+            .ok_or(DispatchError::NoSuchComponent)?;
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let result = handler.handle(request_id, request).await;
-        if let Err(e) = &result {
+        handler.handle(request_id, request).await.map_err(|e| {
             if e.is::<handler::ExpirationError>() {
                 tracing::error!(
                     component = id,
@@ -123,8 +121,19 @@ impl Components {
                     "request failed: {e:#}"
                 );
             }
-        }
-        result
+            DispatchError::Failed(e)
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Dispatch for Components {
+    async fn dispatch(
+        &self,
+        component: &str,
+        request: handler::Request,
+    ) -> Result<handler::Response, DispatchError> {
+        self.handle(component, request).await
     }
 }
 
@@ -139,7 +148,7 @@ pub fn serve_components(configs: Vec<ComponentConfig>) -> Arc<Components> {
                 let id = config.id.to_string();
                 let state = ComponentState {
                     config,
-                    components: weak.clone(),
+                    components: weak.clone() as Weak<dyn Dispatch>,
                     next_instance: AtomicU64::new(0),
                     isolation: Default::default(),
                     stopping: stopping.clone(),
@@ -246,9 +255,9 @@ impl WorkerState for InstanceWorker {
     type RequestId = u64;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
-        if total >= self.limits.max_instance_reuse {
+        if total >= self.limits.max_instance_reuse_count {
             ShouldAccept::Never
-        } else if concurrent >= self.limits.max_instance_concurrent_reuse
+        } else if concurrent >= self.limits.max_instance_concurrent_reuse_count
             || (concurrent >= 1 && self.isolation.active())
         {
             ShouldAccept::No

@@ -12,37 +12,60 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A request flows: `server` (accept) -> `router` (route, limits) -> `instances` (the component's instances) ->
-//! `host` (the capability the guest calls) -> `kv` (the store behind it).
+//! A request flows: `server` (accept) -> `router` (route, limits) -> `instances` (the
+//! component's instances) -> `host` (the capability the guest calls) -> `kv` (the store
+//! behind it). Loading flows: `manifest` (+ `variables`, `routes`, `allowed_hosts`,
+//! `runtime_config`; errors as `config_error`) -> `app` (stores, compiling via `engine`,
+//! linking) -> `instances`.
+//!
+//! Everything not re-exported here is private to the crate.
 
-pub mod allowed_hosts;
-pub mod app;
-pub mod build_step;
-pub mod engine;
-pub mod guest_limits;
-pub mod host;
-pub mod instances;
-pub mod kv;
-pub mod limits;
-pub mod manifest;
-pub mod request_body;
-pub mod response_body;
-pub mod router;
-pub mod routes;
-pub mod runtime_config;
-pub mod server;
-pub mod variables;
+mod allowed_hosts;
+mod app;
+mod build_step;
+mod config_error;
+mod engine;
+mod guest_limits;
+mod host;
+mod instances;
+mod kv;
+mod limits;
+mod manifest;
+mod request_body;
+mod response_body;
+mod router;
+mod routes;
+mod runtime_config;
+mod server;
+mod variables;
 
 pub use app::{App, AppOptions};
+pub use build_step::build;
+pub use config_error::ConfigError;
+pub use engine::default_cache_dir;
+pub use kv::sqlite::Durability;
+pub use limits::{Limits, parse_duration};
+pub use manifest::Manifest;
+pub use routes::{RoutePattern, best_match};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// A route as served: which component answers it, at which URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedRoute {
+    pub component: String,
+    /// The URL of the route (for a wildcard route `/a/...`, of its prefix `/a`).
+    pub url: String,
+    /// Whether the route also matches every path below it (`/...`).
+    pub wildcard: bool,
+}
+
 /// A served app.
 pub struct RunningApp {
     addr: SocketAddr,
-    routes: Vec<String>,
+    routes: Vec<ServedRoute>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     components: Arc<instances::Components>,
@@ -58,8 +81,8 @@ impl RunningApp {
         format!("http://{}", self.addr)
     }
 
-    /// The routes served, as Spin prints them: `component: URL` (` (wildcard)` for `/...`).
-    pub fn routes(&self) -> &[String] {
+    /// The routes served, in the manifest's order.
+    pub fn routes(&self) -> &[ServedRoute] {
         &self.routes
     }
 
@@ -93,11 +116,16 @@ pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<RunningApp> {
         .manifest
         .routes
         .iter()
-        .map(|r| {
-            let route = r.pattern.as_str();
-            match route.strip_suffix("/...") {
-                Some(prefix) => format!("{}: http://{addr}{prefix} (wildcard)", r.component),
-                None => format!("{}: http://{addr}{route}", r.component),
+        .map(|route| {
+            let pattern = route.pattern.as_str();
+            let (path, wildcard) = match pattern.strip_suffix("/...") {
+                Some(prefix) => (prefix, true),
+                None => (pattern, false),
+            };
+            ServedRoute {
+                component: route.component.clone(),
+                url: format!("http://{addr}{path}"),
+                wildcard,
             }
         })
         .collect();

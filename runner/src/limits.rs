@@ -16,16 +16,16 @@ pub struct Limits {
     pub max_request_duration: Duration,
     /// Requests one instance serves at the same time (`--max-instance-concurrent-reuse-count`).
     /// A trap ends its instance, so it fails the requests sharing it; 1 isolates every request.
-    pub max_instance_concurrent_reuse: usize,
+    pub max_instance_concurrent_reuse_count: usize,
     /// Requests one instance serves before it is replaced (`--max-instance-reuse-count`).
-    pub max_instance_reuse: usize,
+    pub max_instance_reuse_count: usize,
     /// Largest request body, in bytes (`--max-request-body`); larger ones get `413`.
     pub max_request_body: u64,
     /// Time a client has to send a request's headers (`--header-read-timeout`).
     pub header_read_timeout: Duration,
     /// Connections served at once (`--max-connections`); past it new ones get `503`.
     pub max_connections: usize,
-    /// How long shutdown lets open requests finish before dropping them.
+    /// How long shutdown lets open requests finish before dropping them (`--shutdown-grace`).
     pub shutdown_grace: Duration,
 }
 
@@ -35,8 +35,8 @@ impl Default for Limits {
             max_instance_memory: 256 * 1024 * 1024,
             max_request_cpu: Duration::from_secs(10),
             max_request_duration: Duration::from_secs(300),
-            max_instance_concurrent_reuse: 100,
-            max_instance_reuse: 10_000,
+            max_instance_concurrent_reuse_count: 100,
+            max_instance_reuse_count: 10_000,
             max_request_body: 16 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 16_384,

@@ -2,11 +2,8 @@
 //! runs its build commands like `spin build`. Flags mirror Spin's.
 
 use anyhow::Context as _;
-use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
-use runner::AppOptions;
-use runner::kv::sqlite::Durability;
-use runner::limits::{Limits, parse_duration};
+use runner::{AppOptions, Durability, Limits, ServedRoute};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,7 +52,7 @@ struct UpArgs {
     key_values: Vec<(String, String)>,
     /// When a key-value write counts as done: `commit` (survives the runner being killed) or
     /// `fsync` (also on disk: survives power loss; commits are grouped).
-    #[arg(long, value_enum, default_value_t = Durability::Commit)]
+    #[arg(long, default_value_t = Durability::default())]
     durability: Durability,
     /// Where compiled components are cached (default: $XDG_CACHE_HOME/runner or ~/.cache/runner).
     #[arg(long, env = "RUNNER_CACHE_DIR")]
@@ -67,7 +64,7 @@ struct UpArgs {
     limits: LimitArgs,
 }
 
-/// `runner up`'s limits (defaults in `runner::limits::Limits`).
+/// `runner up`'s limits; every default is `runner::Limits::default()`'s.
 #[derive(Parser)]
 #[command(next_help_heading = "Limits")]
 struct LimitArgs {
@@ -75,47 +72,74 @@ struct LimitArgs {
     #[arg(long, default_value_t = Limits::default().max_instance_memory)]
     max_instance_memory: usize,
     /// CPU time a guest may use without a break before it is stopped (10s, 500ms, ...).
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    max_request_cpu: Duration,
+    #[arg(long, default_value_t = DurationArg(Limits::default().max_request_cpu))]
+    max_request_cpu: DurationArg,
     /// Wall-clock time for a whole request, body included.
-    #[arg(long, value_parser = parse_duration, default_value = "300s")]
-    max_request_duration: Duration,
+    #[arg(long, default_value_t = DurationArg(Limits::default().max_request_duration))]
+    max_request_duration: DurationArg,
     /// Requests one instance serves at once (1: a trap can only fail its own request).
-    #[arg(long, default_value_t = Limits::default().max_instance_concurrent_reuse,
-          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    #[arg(long, default_value_t = Limits::default().max_instance_concurrent_reuse_count,
+          value_parser = at_least_one)]
     max_instance_concurrent_reuse_count: usize,
     /// Requests one instance serves before it is replaced.
-    #[arg(long, default_value_t = Limits::default().max_instance_reuse,
-          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    #[arg(long, default_value_t = Limits::default().max_instance_reuse_count,
+          value_parser = at_least_one)]
     max_instance_reuse_count: usize,
     /// Largest request body in bytes; larger requests get 413.
     #[arg(long, default_value_t = Limits::default().max_request_body)]
     max_request_body: u64,
     /// Time a client has to send a request's headers.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    header_read_timeout: Duration,
+    #[arg(long, default_value_t = DurationArg(Limits::default().header_read_timeout))]
+    header_read_timeout: DurationArg,
     /// Connections served at once; past it new connections get 503.
-    #[arg(long, default_value_t = Limits::default().max_connections,
-          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    #[arg(long, default_value_t = Limits::default().max_connections, value_parser = at_least_one)]
     max_connections: usize,
     /// How long shutdown (SIGINT/SIGTERM) lets open requests finish; a second signal exits at once.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
-    shutdown_grace: Duration,
+    #[arg(long, default_value_t = DurationArg(Limits::default().shutdown_grace))]
+    shutdown_grace: DurationArg,
 }
 
 impl LimitArgs {
     fn limits(&self) -> Limits {
         Limits {
             max_instance_memory: self.max_instance_memory,
-            max_request_cpu: self.max_request_cpu,
-            max_request_duration: self.max_request_duration,
-            max_instance_concurrent_reuse: self.max_instance_concurrent_reuse_count,
-            max_instance_reuse: self.max_instance_reuse_count,
+            max_request_cpu: self.max_request_cpu.0,
+            max_request_duration: self.max_request_duration.0,
+            max_instance_concurrent_reuse_count: self.max_instance_concurrent_reuse_count,
+            max_instance_reuse_count: self.max_instance_reuse_count,
             max_request_body: self.max_request_body,
-            header_read_timeout: self.header_read_timeout,
+            header_read_timeout: self.header_read_timeout.0,
             max_connections: self.max_connections,
-            shutdown_grace: self.shutdown_grace,
+            shutdown_grace: self.shutdown_grace.0,
         }
+    }
+}
+
+/// A duration flag: parsed by `runner::parse_duration`, shown as `10s` / `250ms`.
+#[derive(Clone, Copy)]
+struct DurationArg(Duration);
+
+impl std::str::FromStr for DurationArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        runner::parse_duration(text).map(Self)
+    }
+}
+
+impl std::fmt::Display for DurationArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0.subsec_nanos(), self.0.as_secs()) {
+            (0, seconds) => write!(f, "{seconds}s"),
+            _ => write!(f, "{}ms", self.0.as_millis()),
+        }
+    }
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{text}` is not a whole number of at least 1")),
     }
 }
 
@@ -156,8 +180,8 @@ fn main() {
 
 fn build(from: &std::path::Path, only: &[String]) -> anyhow::Result<()> {
     let options = AppOptions::new(from);
-    let manifest = runner::manifest::Manifest::load(&options.manifest_file())?;
-    runner::build_step::build(&manifest, only)
+    let manifest = runner::Manifest::load(&options.manifest_file())?;
+    runner::build(&manifest, only)
 }
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -172,7 +196,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     options.cache_dir = if args.no_cache {
         None
     } else {
-        args.cache_dir.or_else(runner::engine::default_cache_dir)
+        args.cache_dir.or_else(runner::default_cache_dir)
     };
     options.runtime_config = args.runtime_config_file;
     options.key_values = args.key_values;
@@ -182,7 +206,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         println!("Serving {}", running.url());
         println!("Available Routes:");
         for route in running.routes() {
-            println!("  {route}");
+            println!("  {}", describe(route));
         }
         shutdown_signal().await;
         tracing::info!(
@@ -199,6 +223,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// A route as Spin prints it: `component: URL`, ` (wildcard)` for `/...`.
+fn describe(route: &ServedRoute) -> String {
+    let wildcard = if route.wildcard { " (wildcard)" } else { "" };
+    format!("{}: {}{wildcard}", route.component, route.url)
 }
 
 /// Ctrl-C or SIGTERM.

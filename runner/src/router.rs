@@ -55,12 +55,6 @@ impl Router {
             return plain(StatusCode::NOT_FOUND, "Not Found\n");
         };
         let route = &self.routes[index];
-        let Some(handler) = self.components.handler(&route.component) else {
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "route names an unknown component\n",
-            );
-        };
         if declared_too_large(&request, self.limits.max_request_body) {
             return too_large(self.limits.max_request_body);
         }
@@ -84,7 +78,7 @@ impl Router {
         let request: handler::Request = Request::from_parts(parts, body);
 
         let deadline = tokio::time::Instant::from_std(started + self.limits.max_request_duration);
-        let answer = self.components.handle(&route.component, handler, request);
+        let answer = self.components.handle(&route.component, request);
         let result = tokio::select! {
             result = answer => result,
             () = body_over_limit(&mut exceeded) => {

@@ -3,7 +3,7 @@
 //! `type = "spin"` (SQLite; `path` relative to the config file) or `type = "redis"` (`url`).
 //! Anything else is refused with `file: key: reason`, never ignored.
 
-use crate::manifest::ManifestError as ConfigError;
+use crate::config_error::{self, ConfigError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,24 +44,12 @@ enum RawStore {
 
 impl RuntimeConfig {
     pub fn load(file: &Path, state_dir: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
-            file: file.to_path_buf(),
-            key: "(file)".into(),
-            reason: format!("cannot read: {e}"),
-        })?;
-        Self::parse(file, &text, state_dir)
+        Self::parse(file, &config_error::read(file)?, state_dir)
     }
 
     pub fn parse(file: &Path, text: &str, state_dir: &Path) -> Result<Self, ConfigError> {
-        let err = |key: String, reason: String| ConfigError {
-            file: file.to_path_buf(),
-            key,
-            reason,
-        };
-        let deserializer = toml::Deserializer::parse(text)
-            .map_err(|e| err("(syntax)".into(), e.message().to_string()))?;
-        let raw: RawConfig = serde_path_to_error::deserialize(deserializer)
-            .map_err(|e| err(e.path().to_string(), e.inner().message().to_string()))?;
+        let err = |key: String, reason: String| ConfigError::new(file, key, reason);
+        let raw: RawConfig = config_error::parse_toml(file, text)?;
         let dir = file.parent().unwrap_or(Path::new("."));
         let mut key_value_stores = BTreeMap::new();
         for (label, store) in raw.key_value_store {

@@ -5,8 +5,17 @@
 //! once at start-up: a required variable without a value stops the runner there, not at the
 //! first request.
 
-use crate::manifest::VariableDecl;
+use crate::config_error::ConfigError;
 use std::collections::BTreeMap;
+use std::path::Path;
+
+/// An application variable as the manifest declares it (`[variables]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariableDecl {
+    pub default: Option<String>,
+    pub required: bool,
+    pub secret: bool,
+}
 
 /// Spin's variable names: lowercase ASCII letters, digits and `_`, starting with a letter.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -104,15 +113,18 @@ pub fn env_name(name: &str) -> String {
     format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())
 }
 
-/// Resolves every declared application variable to its value.
+/// Resolves every variable the manifest at `file` declares to its value.
 pub fn resolve(
+    file: &Path,
     declared: &BTreeMap<String, VariableDecl>,
     overrides: &BTreeMap<String, String>,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, ConfigError> {
     if let Some(unknown) = overrides.keys().find(|k| !declared.contains_key(*k)) {
-        return Err(format!(
-            "--variable {unknown}: no variable `{unknown}` is declared in the manifest's [variables]"
+        return Err(ConfigError::new(
+            file,
+            format!("variables.{unknown}"),
+            format!("`--variable {unknown}=...` sets a variable that [variables] does not declare"),
         ));
     }
     let mut values = BTreeMap::new();
@@ -121,18 +133,18 @@ pub fn resolve(
             .get(name)
             .cloned()
             .or_else(|| env(&env_name(name)))
-            .or_else(|| decl.default.clone());
-        match value {
-            Some(v) => {
-                values.insert(name.clone(), v);
-            }
-            None => {
-                return Err(format!(
-                    "variables.{name}: required variable has no value (set it with --variable {name}=VALUE or {})",
-                    env_name(name)
-                ));
-            }
-        }
+            .or_else(|| decl.default.clone())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    file,
+                    format!("variables.{name}"),
+                    format!(
+                        "required variable has no value (set it with --variable {name}=VALUE or {})",
+                        env_name(name)
+                    ),
+                )
+            })?;
+        values.insert(name.clone(), value);
     }
     Ok(values)
 }
@@ -166,7 +178,7 @@ mod tests {
             ("b".to_string(), decl(Some("d"))),
         ]);
         let overrides = BTreeMap::from([("a".to_string(), "cli".to_string())]);
-        let values = resolve(&declared, &overrides, |k| {
+        let values = resolve(Path::new("spin.toml"), &declared, &overrides, |k| {
             (k == "SPIN_VARIABLE_A" || k == "SPIN_VARIABLE_B").then(|| "env".into())
         })
         .unwrap();
@@ -177,12 +189,17 @@ mod tests {
     #[test]
     fn missing_required_and_unknown_overrides_are_errors() {
         let declared = BTreeMap::from([("a".to_string(), decl(None))]);
-        let e = resolve(&declared, &BTreeMap::new(), |_| None).unwrap_err();
-        assert!(e.contains("SPIN_VARIABLE_A"), "{e}");
+        let e = resolve(Path::new("spin.toml"), &declared, &BTreeMap::new(), |_| {
+            None
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "variables.a");
+        assert!(e.reason.contains("SPIN_VARIABLE_A"), "{e}");
         let overrides = BTreeMap::from([("zz".to_string(), "1".to_string())]);
         assert!(
-            resolve(&declared, &overrides, |_| None)
+            resolve(Path::new("spin.toml"), &declared, &overrides, |_| None)
                 .unwrap_err()
+                .to_string()
                 .contains("zz")
         );
     }

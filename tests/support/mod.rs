@@ -34,8 +34,8 @@ pub fn build_once(manifest: &Path) {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     if built.insert(manifest.to_path_buf()) {
-        let app = runner::manifest::Manifest::load(manifest).expect("manifest loads");
-        runner::build_step::build(&app, &[]).expect("components build");
+        let app = runner::Manifest::load(manifest).expect("manifest loads");
+        runner::build(&app, &[]).expect("components build");
     }
 }
 

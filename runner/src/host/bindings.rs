@@ -1,6 +1,8 @@
 //! Host bindings generated from `runner/wit` (the Spin packages, named and versioned as Spin
 //! names them). WIT `async func`s get store-aware async host functions; wasi:keyvalue's
-//! plain functions run as async host calls on the guest's fiber.
+//! plain functions run as async host calls on the guest's fiber. Functions that return a
+//! key-value error return `KvFailure` (a guest-visible error or a trap), so host code reads
+//! as `?` chains; the conversion to each interface's `error` lives with the host code.
 
 wasmtime::component::bindgen!({
     path: "wit",
@@ -10,6 +12,11 @@ wasmtime::component::bindgen!({
         "wasi:keyvalue/atomics": async | trappable,
         "wasi:keyvalue/batch": async | trappable,
         default: trappable,
+    },
+    trappable_error_type: {
+        "spin:key-value/key-value.error" => crate::host::key_value::KvFailure,
+        "wasi:keyvalue/store.error" => crate::host::key_value::KvFailure,
+        "wasi:keyvalue/atomics.cas-error" => crate::host::key_value::CasFailure,
     },
     with: {
         "spin:key-value/key-value.store": crate::host::key_value::OpenStore,

@@ -1,11 +1,11 @@
 //! Outbound HTTP from guests (`wasi:http/client`): every request is checked against the
 //! component's `allowed_outbound_hosts` before anything connects. Requests to
 //! `<component>.spin.internal` never touch a socket: they go straight to that component's
-//! handler in this process (Spin's service chaining). Everything else uses wasmtime's
-//! default HTTP client.
+//! handler in this process (Spin's service chaining), through the `Dispatch` trait the app's
+//! components implement, so this module never depends on how they are served. Everything
+//! else uses wasmtime's default HTTP client.
 
 use crate::allowed_hosts::AllowList;
-use crate::instances::Components;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -22,10 +22,31 @@ type Body = UnsyncBoxBody<Bytes, ErrorCode>;
 type IoFuture = Box<dyn Future<Output = Result<(), ErrorCode>> + Send>;
 type SendResult = Result<(http::Response<Body>, IoFuture), TrappableError<ErrorCode>>;
 
+/// "Send this request to component `id`": the one way into a component, for the router and
+/// for service chaining alike.
+#[async_trait::async_trait]
+pub trait Dispatch: Send + Sync {
+    async fn dispatch(
+        &self,
+        component: &str,
+        request: handler::Request,
+    ) -> Result<handler::Response, DispatchError>;
+}
+
+/// Why a dispatched request got no response.
+#[derive(Debug)]
+pub enum DispatchError {
+    /// The app has no component by that name.
+    NoSuchComponent,
+    /// The guest failed (trap, limit, deadline); the cause is logged with the component.
+    Failed(wasmtime::Error),
+}
+
 pub struct OutboundHttp {
     pub component: Arc<str>,
     pub allowed: Arc<AllowList>,
-    pub components: Weak<Components>,
+    /// The app's components (weak: they own the instances that own this).
+    pub components: Weak<dyn Dispatch>,
 }
 
 impl WasiHttpHooks for OutboundHttp {
@@ -64,25 +85,27 @@ impl WasiHttpHooks for OutboundHttp {
 
 /// Hands a request to another component of this app, in-process.
 async fn send_internal(
-    components: Weak<Components>,
+    components: Weak<dyn Dispatch>,
     target: &str,
     request: http::Request<Body>,
 ) -> SendResult {
     let Some(components) = components.upgrade() else {
         return Err(ErrorCode::ConnectionRefused.into());
     };
-    let Some(handler) = components.handler(target) else {
-        tracing::warn!("service chaining: no component named `{target}`");
-        return Err(ErrorCode::DestinationNotFound.into());
-    };
     let request = request.map(|body| body.map_err(handler::ErrorCode::from).boxed_unsync());
-    let response = components
-        .handle(target, handler, request)
-        .await
-        .map_err(|e| {
+    let response = match components.dispatch(target, request).await {
+        Ok(response) => response,
+        Err(DispatchError::NoSuchComponent) => {
+            tracing::warn!("service chaining: no component named `{target}`");
+            return Err(ErrorCode::DestinationNotFound.into());
+        }
+        Err(DispatchError::Failed(e)) => {
             tracing::warn!("service chaining to `{target}` failed: {e:#}");
-            ErrorCode::InternalError(Some(format!("component `{target}` failed")))
-        })?;
+            return Err(
+                ErrorCode::InternalError(Some(format!("component `{target}` failed"))).into(),
+            );
+        }
+    };
     let response = response.map(|body| {
         body.map_err(|e| ErrorCode::InternalError(Some(e.to_string())))
             .boxed_unsync()

@@ -4,6 +4,7 @@
 //! The guest-facing interfaces (`spin:key-value`, `wasi:keyvalue`) live in `host::key_value`
 //! and only ever talk to this trait.
 
+pub mod open;
 pub mod redis;
 pub mod sqlite;
 

@@ -28,14 +28,35 @@ pub fn default_path(state_dir: &Path) -> std::path::PathBuf {
     state_dir.join("sqlite_key_value.db")
 }
 
-/// When a write counts as done.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// When a write counts as done (`--durability commit|fsync`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
     /// Committed to the OS: survives the runner being killed (`synchronous=NORMAL`).
     #[default]
     Commit,
     /// Also flushed to disk (fsync): survives power loss (`synchronous=FULL`).
     Fsync,
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Commit => "commit",
+            Self::Fsync => "fsync",
+        })
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "commit" => Ok(Self::Commit),
+            "fsync" => Ok(Self::Fsync),
+            _ => Err(format!("`{text}` is not a durability (commit or fsync)")),
+        }
+    }
 }
 
 /// Calls grouped into one transaction, at most.

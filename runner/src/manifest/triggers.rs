@@ -1,0 +1,95 @@
+//! The manifest's triggers checked against its components: `[[trigger.http]]` (routes in
+//! Spin's syntax, each naming a declared component, no route twice). Other trigger kinds are
+//! refused by name.
+
+use super::HttpRoute;
+use super::raw::{RawHttpTrigger, RawRoute, RawTriggers};
+use crate::config_error::ConfigError;
+use crate::routes::RoutePattern;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// What the triggers resolve to.
+pub(super) struct Triggers {
+    pub routes: Vec<HttpRoute>,
+}
+
+pub(super) fn validate<C>(
+    raw: RawTriggers,
+    file: &Path,
+    components: &BTreeMap<String, C>,
+) -> Result<Triggers, ConfigError> {
+    if let Some(kind) = raw.other.keys().next() {
+        return Err(ConfigError::new(
+            file,
+            format!("trigger.{kind}"),
+            "only HTTP triggers (`[[trigger.http]]`) are supported by this runner",
+        ));
+    }
+    let mut routes = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (index, trigger) in raw.http.into_iter().enumerate() {
+        let key = format!("trigger.http[{index}]");
+        if let Some(route) = http_route(trigger, &key, file, components)? {
+            if !seen.insert(route.pattern.canonical()) {
+                return Err(ConfigError::new(
+                    file,
+                    format!("{key}.route"),
+                    format!("route `{}` is declared twice", route.pattern.as_str()),
+                ));
+            }
+            routes.push(route);
+        }
+    }
+    Ok(Triggers { routes })
+}
+
+/// One `[[trigger.http]]`: its route, or `None` for a private (chaining-only) component.
+fn http_route<C>(
+    trigger: RawHttpTrigger,
+    key: &str,
+    file: &Path,
+    components: &BTreeMap<String, C>,
+) -> Result<Option<HttpRoute>, ConfigError> {
+    let err =
+        |field: &str, reason: String| ConfigError::new(file, format!("{key}.{field}"), reason);
+    if trigger.executor.is_some() {
+        return Err(err(
+            "executor",
+            "only the default (Spin) executor is supported".into(),
+        ));
+    }
+    let component =
+        named_component(trigger.component, components).map_err(|r| err("component", r))?;
+    match trigger.route {
+        RawRoute::Private { private: true } => Ok(None),
+        RawRoute::Private { private: false } => Err(err(
+            "route",
+            "`{ private = false }` is not a route; give a path such as \"/hello\"".into(),
+        )),
+        RawRoute::Path(route) => {
+            let pattern = RoutePattern::parse(&route).map_err(|reason| err("route", reason))?;
+            Ok(Some(HttpRoute {
+                key: key.to_string(),
+                pattern,
+                component,
+            }))
+        }
+    }
+}
+
+/// A trigger's `component`: the id of a declared `[component.<id>]`.
+pub(super) fn named_component<C>(
+    value: toml::Value,
+    components: &BTreeMap<String, C>,
+) -> Result<String, String> {
+    let toml::Value::String(id) = value else {
+        return Err("inline components are not supported; name a `[component.<id>]`".into());
+    };
+    if !components.contains_key(&id) {
+        return Err(format!(
+            "no component named `{id}` (no `[component.{id}]` table)"
+        ));
+    }
+    Ok(id)
+}
