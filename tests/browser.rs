@@ -184,6 +184,27 @@ async fn the_demo_page_draws_six_requests_half_of_them_slept() {
         "{rows:?}"
     );
 
+    // Below the timeline, the periodic job's runs, live (a run every 2 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ticks, last): (String, String) = page
+            .evaluate(
+                "[document.getElementById('job').dataset.ticks, document.getElementById('tick-last').textContent]",
+            )
+            .await
+            .unwrap()
+            .into_value()
+            .unwrap();
+        if ticks.parse::<u64>().is_ok_and(|n| n >= 1) && last.contains("UTC") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job's runs are not shown: {ticks:?}, {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     let shot = page
         .screenshot(
             ScreenshotParams::builder()

@@ -117,3 +117,42 @@ fn a_required_variable_without_a_value() {
         "variables.sleep_seconds",
     );
 }
+
+#[test]
+fn a_malformed_cron_expression() {
+    let (ok, stderr) = runner_up(|t| t.replace("*/2 * * * * *", "*/2 * * * *"));
+    assert!(!ok);
+    assert!(
+        stderr.contains("trigger.cron[0].cron_expression: ") && stderr.contains("six"),
+        "names the key and what is wrong: {stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_a_cron_trigger() {
+    assert_refused(
+        |t| {
+            t.replace(
+                "cron_expression = ",
+                "timezone = \"UTC\"\ncron_expression = ",
+            )
+        },
+        "trigger.cron[0].timezone",
+    );
+}
+
+#[test]
+fn a_cron_trigger_naming_a_component_that_is_not_a_job() {
+    let (ok, stderr) = runner_up(|t| {
+        t.replace(
+            "component = \"ticker\"\ncron_expression",
+            "component = \"test2\"\ncron_expression",
+        )
+    });
+    assert!(!ok);
+    assert!(
+        stderr.contains("trigger.cron[0].component: ")
+            && stderr.contains("does not export `handle-cron-event`"),
+        "{stderr}"
+    );
+}

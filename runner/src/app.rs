@@ -4,11 +4,14 @@
 //! that cannot be configured is refused with `file: component.<id>.<key>: reason`.
 
 use crate::allowed_hosts::{AllowList, AllowedHost};
+use crate::component::ComponentConfig;
 use crate::config_error::ConfigError;
+use crate::cron::JobError;
+use crate::cron::bindings::SpinCronPre;
 use crate::engine;
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
-use crate::instances::{ComponentConfig, Components};
+use crate::instances::Components;
 use crate::kv::Stores;
 use crate::kv::sqlite::Durability;
 use crate::limits::Limits;
@@ -82,6 +85,7 @@ pub struct App {
     pub(crate) manifest: Manifest,
     pub(crate) components: Arc<Components>,
     pub(crate) limits: Arc<Limits>,
+    pub(crate) stores: Stores,
 }
 
 impl App {
@@ -120,10 +124,11 @@ impl App {
         let limits = Arc::new(options.limits.clone());
         let component_limits = limits.clone();
         let cache_dir = options.cache_dir.clone();
+        let component_stores = stores.clone();
         let (manifest, components) = tokio::task::spawn_blocking(move || {
             let loaded = Loaded {
                 values: &values,
-                stores: &stores,
+                stores: &component_stores,
                 limits: &component_limits,
                 cache_dir: cache_dir.as_deref(),
             };
@@ -135,7 +140,29 @@ impl App {
             manifest,
             components,
             limits,
+            stores,
         })
+    }
+
+    /// Runs the periodic job of `component` once, now, as the scheduler would (a fresh
+    /// instance, the request limits), but without claiming a tick.
+    pub async fn run_job(&self, component: &str) -> Result<(), JobError> {
+        let config = self
+            .components
+            .config(component)
+            .ok_or_else(|| JobError::NoSuchComponent(component.to_string()))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let _busy = self.components.in_flight().enter();
+        crate::cron::run_once(
+            config,
+            self.components.dispatcher(),
+            now,
+            self.limits.max_request_duration,
+        )
+        .await
     }
 }
 
@@ -152,7 +179,9 @@ fn compile_components(manifest: &Manifest, loaded: &Loaded) -> anyhow::Result<Ar
     let linker = crate::host::linker(engine::engine())?;
     let mut configs = Vec::new();
     for decl in manifest.components.values() {
-        configs.push(configure(manifest, decl, loaded, &linker)?);
+        let config = configure(manifest, decl, loaded, &linker)?;
+        check_exports(manifest, &config)?;
+        configs.push(config);
     }
     Ok(crate::instances::serve_components(configs))
 }
@@ -198,17 +227,14 @@ fn configure(
             format!("cannot be linked by this runner: {e:#}"),
         )
     })?;
-    let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre).map_err(|e| {
-        manifest.error(
-            format!("component.{}", decl.id),
-            format!(
-                "does not export `wasi:http/handler@0.3.0` (is it a spin-sdk 7 HTTP component?): {e:#}"
-            ),
-        )
-    })?;
+    let http = wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone())
+        .ok()
+        .map(ProxyPre::P3);
+    let cron = SpinCronPre::new(instance_pre).ok();
     Ok(ComponentConfig {
         id: decl.id.as_str().into(),
-        pre: ProxyPre::P3(pre),
+        http,
+        cron,
         environment: decl
             .environment
             .iter()
@@ -222,4 +248,35 @@ fn configure(
         variables: Arc::new(variables),
         limits: loaded.limits.clone(),
     })
+}
+
+/// A component must export what its triggers call: an HTTP handler for a route, the cron
+/// handler for a job; and at least one of them.
+fn check_exports(manifest: &Manifest, config: &ComponentConfig) -> Result<(), ConfigError> {
+    const HTTP: &str = "`wasi:http/handler@0.3.0` (a spin-sdk 7 HTTP component)";
+    const CRON: &str = "`handle-cron-event` (spin:cron@3.0.0)";
+    let id = &*config.id;
+    if let Some(route) = manifest.routes.iter().find(|r| r.component == id)
+        && config.http.is_none()
+    {
+        return Err(manifest.error(
+            format!("{}.component", route.key),
+            format!("component `{id}` does not export {HTTP}, so it cannot serve a route"),
+        ));
+    }
+    if let Some(job) = manifest.jobs.iter().find(|j| j.component == id)
+        && config.cron.is_none()
+    {
+        return Err(manifest.error(
+            format!("{}.component", job.key),
+            format!("component `{id}` does not export {CRON}, so it cannot run as a periodic job"),
+        ));
+    }
+    if config.http.is_none() && config.cron.is_none() {
+        return Err(manifest.error(
+            format!("component.{id}"),
+            format!("exports neither {HTTP} nor {CRON}: this runner has nothing to call"),
+        ));
+    }
+    Ok(())
 }

@@ -1,31 +1,32 @@
 //! Serving a component's requests from its instances: a `wasmtime_wasi_http` `ProxyHandler`
-//! per component owns them (creation, reuse for up to `Limits::max_instance_reuse_count` requests,
-//! `Limits::max_instance_concurrent_reuse_count` at once, disposal after `IDLE_INSTANCE_TIMEOUT`
-//! idle or once a request outlives `Limits::max_request_duration`); this module says how a new
-//! instance is made (its WASI context, capabilities and limits) and when a worker accepts or
-//! ends.
+//! per HTTP component owns them (creation, reuse for up to
+//! `Limits::max_instance_reuse_count` requests, `Limits::max_instance_concurrent_reuse_count`
+//! at once, disposal after `IDLE_INSTANCE_TIMEOUT` idle or once a request outlives
+//! `Limits::max_request_duration`); this module says when a worker accepts or ends.
+//!
+//! Work after the answer: a WASI 0.3 guest may keep running tasks it spawned after its
+//! response headers went out (streaming a body, or work of its own: `PostReturn`). Its
+//! instance then stays alive until those tasks end, bounded by `--max-request-duration`
+//! counted from the start of its last request, and counts as work in flight, which a graceful
+//! shutdown waits for. It keeps taking requests meanwhile (test1's sleeping answers are such
+//! tasks; an instance per sleeping request would cost memory); a task that traps fails its
+//! instance like a trap during a request does, and trips the same isolation.
 
-use crate::allowed_hosts::AllowList;
-use crate::engine;
-use crate::guest_limits::{self, CpuBudget, MemoryCap};
+use crate::component::ComponentConfig;
 use crate::host::HostState;
-use crate::host::key_value::KeyValueCtx;
-use crate::host::logging::{GuestLog, Output};
-use crate::host::outbound::{Dispatch, DispatchError, OutboundHttp};
-use crate::limits::Limits;
-use std::collections::{BTreeMap, HashMap};
+use crate::host::outbound::{Dispatch, DispatchError};
+use crate::in_flight::{Busy, InFlight};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime::component::GuestTaskId;
 use wasmtime::{Store, StoreContextMut};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::handler::{
-    self, HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, ViewFn, WorkerExpiration,
+    self, HandlerState, Instance, ProxyHandler, ShouldAccept, ViewFn, WorkerExpiration,
     WorkerState, WorkerStatus,
 };
 
@@ -38,11 +39,11 @@ const ISOLATION_AFTER_FAILURE: Duration = Duration::from_secs(60);
 /// Whether a component is in one-request-per-instance mode after a failure.
 #[derive(Default)]
 pub struct Isolation {
-    until: std::sync::Mutex<Option<Instant>>,
+    until: Mutex<Option<Instant>>,
 }
 
 impl Isolation {
-    fn trip(&self, component: &str) {
+    pub fn trip(&self, component: &str) {
         let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
         if until.is_none_or(|t| t < Instant::now()) {
             tracing::warn!(
@@ -59,40 +60,47 @@ impl Isolation {
     }
 }
 
-/// Per-component settings, fixed at load time.
-pub struct ComponentConfig {
-    pub id: Arc<str>,
-    pub pre: ProxyPre<HostState>,
-    pub environment: Vec<(String, String)>,
-    pub allowed: Arc<AllowList>,
-    pub key_value: Arc<KeyValueCtx>,
-    pub variables: Arc<BTreeMap<String, String>>,
-    pub limits: Arc<Limits>,
-}
-
 /// The `ProxyHandler` state of one component: how to make a new instance of it.
 pub struct ComponentState {
-    config: ComponentConfig,
+    config: Arc<ComponentConfig>,
     components: Weak<dyn Dispatch>,
     next_instance: AtomicU64,
     isolation: Arc<Isolation>,
     stopping: Arc<AtomicBool>,
+    in_flight: Arc<InFlight>,
 }
 
 pub type ComponentHandler = ProxyHandler<ComponentState>;
 
 /// All components of the app, by id.
 pub struct Components {
+    configs: HashMap<String, Arc<ComponentConfig>>,
+    /// The components that export an HTTP handler.
     handlers: HashMap<String, ComponentHandler>,
     next_request: AtomicU64,
     /// Set once the app is shutting down: instances dropped from then on did not fail.
     stopping: Arc<AtomicBool>,
+    in_flight: Arc<InFlight>,
 }
 
 impl Components {
     /// The app is shutting down (its open requests have finished or been given up).
     pub fn shutting_down(&self) {
         self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    pub fn config(&self, id: &str) -> Option<&Arc<ComponentConfig>> {
+        self.configs.get(id)
+    }
+
+    /// Instances still working and job runs in flight (what a graceful shutdown waits for).
+    pub fn in_flight(&self) -> &Arc<InFlight> {
+        &self.in_flight
+    }
+
+    /// How this app's components reach each other.
+    pub fn dispatcher(self: &Arc<Self>) -> Weak<dyn Dispatch> {
+        Arc::downgrade(self) as Weak<dyn Dispatch>
     }
 
     /// Runs one request through component `id`; a guest failure is logged with the component.
@@ -137,27 +145,35 @@ impl Dispatch for Components {
     }
 }
 
-/// Wraps each configured component in its `ProxyHandler`; components can reach each other
+/// Wraps each HTTP component in its `ProxyHandler`; components can reach each other
 /// (service chaining) through the weak link each one keeps to the whole set.
 pub fn serve_components(configs: Vec<ComponentConfig>) -> Arc<Components> {
     let stopping = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(InFlight::default());
+    let configs: HashMap<String, Arc<ComponentConfig>> = configs
+        .into_iter()
+        .map(|config| (config.id.to_string(), Arc::new(config)))
+        .collect();
     Arc::new_cyclic(|weak: &Weak<Components>| Components {
         handlers: configs
-            .into_iter()
-            .map(|config| {
-                let id = config.id.to_string();
+            .iter()
+            .filter(|(_, config)| config.http.is_some())
+            .map(|(id, config)| {
                 let state = ComponentState {
-                    config,
+                    config: config.clone(),
                     components: weak.clone() as Weak<dyn Dispatch>,
                     next_instance: AtomicU64::new(0),
                     isolation: Default::default(),
                     stopping: stopping.clone(),
+                    in_flight: in_flight.clone(),
                 };
-                (id, ProxyHandler::new(state))
+                (id.clone(), ProxyHandler::new(state))
             })
             .collect(),
+        configs,
         next_request: AtomicU64::new(0),
         stopping,
+        in_flight,
     })
 }
 
@@ -170,30 +186,20 @@ impl HandlerState for ComponentState {
         &self,
     ) -> wasmtime::Result<Instance<HostState, IdleExpiration, InstanceWorker>> {
         let config = &self.config;
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(GuestLog::new(&config.id, Output::Stdout))
-            .stderr(GuestLog::new(&config.id, Output::Stderr))
-            .envs(&config.environment);
-        let state = HostState {
-            table: Default::default(),
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            outbound: OutboundHttp {
-                component: config.id.clone(),
-                allowed: config.allowed.clone(),
-                components: self.components.clone(),
-            },
-            key_value: config.key_value.clone(),
-            variables: config.variables.clone(),
-            memory: MemoryCap::new(config.id.clone(), config.limits.max_instance_memory),
-            cpu: CpuBudget::new(config.id.clone(), config.limits.max_request_cpu),
-        };
-        let mut store = Store::new(engine::engine(), state);
-        store.limiter(|state| &mut state.memory);
-        guest_limits::watch_cpu(&mut store);
-        let proxy = config.pre.instantiate_async(&mut store).await?;
+        let pre = config.http.as_ref().ok_or_else(|| {
+            wasmtime::format_err!("component `{}` has no HTTP handler", config.id)
+        })?;
+        let mut store = config.new_store(self.components.clone());
+        let proxy = pre.instantiate_async(&mut store).await?;
         let instance = self.next_instance.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(component = &*config.id, instance, "new instance");
+        let activity = Arc::new(Activity {
+            busy: Mutex::new(None),
+            post_return: AtomicBool::new(false),
+            post_return_expired: AtomicBool::new(false),
+            last_request_start: Mutex::new(Instant::now()),
+            in_flight: self.in_flight.clone(),
+        });
         Ok(Instance {
             store,
             proxy,
@@ -201,23 +207,62 @@ impl HandlerState for ComponentState {
             expiration: IdleExpiration {
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
                 max_request_duration: config.limits.max_request_duration,
+                activity: activity.clone(),
             },
             state: InstanceWorker {
-                component: config.id.clone(),
+                config: config.clone(),
                 instance,
-                limits: config.limits.clone(),
                 isolation: self.isolation.clone(),
                 stopping: self.stopping.clone(),
+                activity,
             },
         })
     }
 }
 
+/// What one instance is doing, shared by its expiration (which sees the worker's status) and
+/// its worker state (which decides whether it takes more requests).
+struct Activity {
+    /// Held while the instance serves requests or runs tasks after its answers.
+    busy: Mutex<Option<Busy>>,
+    /// Its requests are answered but tasks they spawned still run (as last seen).
+    post_return: AtomicBool,
+    /// Those tasks ran past their deadline and the instance was ended for it.
+    post_return_expired: AtomicBool,
+    last_request_start: Mutex<Instant>,
+    in_flight: Arc<InFlight>,
+}
+
+impl Activity {
+    fn observe(&self, status: WorkerStatus) {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        match status {
+            WorkerStatus::Idle => *busy = None,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => {
+                if busy.is_none() {
+                    *busy = Some(self.in_flight.enter());
+                }
+            }
+        }
+        self.post_return
+            .store(status == WorkerStatus::PostReturn, Ordering::Relaxed);
+    }
+
+    fn last_request_start(&self) -> Instant {
+        *self
+            .last_request_start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Ends an instance once it has been idle for `IDLE_INSTANCE_TIMEOUT`, or busy for longer than
-/// a request may take (the guest is stuck; `on_request_start`'s deadline cannot fire then).
+/// a request may take (the guest is stuck; `on_request_start`'s deadline cannot fire then), or
+/// running post-response tasks past its last request's deadline.
 pub struct IdleExpiration {
     sleep: Pin<Box<tokio::time::Sleep>>,
     max_request_duration: Duration,
+    activity: Arc<Activity>,
 }
 
 impl WorkerExpiration for IdleExpiration {
@@ -227,27 +272,35 @@ impl WorkerExpiration for IdleExpiration {
         status: WorkerStatus,
         start: Instant,
     ) -> Poll<()> {
-        let allowed = match status {
-            WorkerStatus::Idle => IDLE_INSTANCE_TIMEOUT,
-            WorkerStatus::Requests | WorkerStatus::PostReturn => {
-                self.max_request_duration + IDLE_INSTANCE_TIMEOUT
+        self.activity.observe(status);
+        let deadline = match status {
+            WorkerStatus::Idle => start + IDLE_INSTANCE_TIMEOUT,
+            WorkerStatus::Requests => start + self.max_request_duration + IDLE_INSTANCE_TIMEOUT,
+            WorkerStatus::PostReturn => {
+                self.activity.last_request_start() + self.max_request_duration
             }
         };
-        let deadline = tokio::time::Instant::from_std(start + allowed);
+        let deadline = tokio::time::Instant::from_std(deadline);
         if self.sleep.deadline() != deadline {
             self.sleep.as_mut().reset(deadline);
         }
-        self.sleep.as_mut().poll(cx)
+        let expired = self.sleep.as_mut().poll(cx);
+        if expired.is_ready() && status == WorkerStatus::PostReturn {
+            self.activity
+                .post_return_expired
+                .store(true, Ordering::Relaxed);
+        }
+        expired
     }
 }
 
 /// Per-instance bookkeeping for the `ProxyHandler` worker.
 pub struct InstanceWorker {
-    component: Arc<str>,
+    config: Arc<ComponentConfig>,
     instance: u64,
-    limits: Arc<Limits>,
     isolation: Arc<Isolation>,
     stopping: Arc<AtomicBool>,
+    activity: Arc<Activity>,
 }
 
 impl WorkerState for InstanceWorker {
@@ -255,9 +308,10 @@ impl WorkerState for InstanceWorker {
     type RequestId = u64;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
-        if total >= self.limits.max_instance_reuse_count {
+        let limits = &self.config.limits;
+        if total >= limits.max_instance_reuse_count {
             ShouldAccept::Never
-        } else if concurrent >= self.limits.max_instance_concurrent_reuse_count
+        } else if concurrent >= limits.max_instance_concurrent_reuse_count
             || (concurrent >= 1 && self.isolation.active())
         {
             ShouldAccept::No
@@ -273,10 +327,16 @@ impl WorkerState for InstanceWorker {
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
         store.data_mut().cpu.refill();
-        Box::pin(tokio::time::sleep(self.limits.max_request_duration))
+        *self
+            .activity
+            .last_request_start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        Box::pin(tokio::time::sleep(self.config.limits.max_request_duration))
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
+        let component = &*self.config.id;
         if self.stopping.load(Ordering::Relaxed) {
             // Workers still alive when the runtime ends are dropped unfinished, which
             // wasmtime reports as a panic; at shutdown that is no failure of the guest.
@@ -284,18 +344,32 @@ impl WorkerState for InstanceWorker {
             return;
         }
         if let Err(e) = result {
-            // The cause on one line (the full chain, with the guest's backtrace, at debug).
-            tracing::error!(
-                component = &*self.component,
-                instance = self.instance,
-                "instance failed: {}",
-                e.root_cause()
-            );
-            tracing::debug!(
-                component = &*self.component,
-                "instance failure in full: {e:?}"
-            );
-            self.isolation.trip(&self.component);
+            if self.activity.post_return_expired.load(Ordering::Relaxed) {
+                tracing::error!(
+                    component,
+                    instance = self.instance,
+                    "work the guest kept doing after its answer did not finish within {:?} of \
+                     its request (--max-request-duration); stopped",
+                    self.config.limits.max_request_duration,
+                );
+            } else if self.activity.post_return.load(Ordering::Relaxed) {
+                tracing::error!(
+                    component,
+                    instance = self.instance,
+                    "instance failed after its answer, in work it kept doing: {}",
+                    e.root_cause()
+                );
+            } else {
+                // The cause on one line (the full chain, with the guest's backtrace, at debug).
+                tracing::error!(
+                    component,
+                    instance = self.instance,
+                    "instance failed: {}",
+                    e.root_cause()
+                );
+            }
+            tracing::debug!(component, "instance failure in full: {e:?}");
+            self.isolation.trip(component);
         }
         drop(store);
     }

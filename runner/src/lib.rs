@@ -14,19 +14,23 @@
 //!
 //! A request flows: `server` (accept) -> `router` (route, limits) -> `instances` (the
 //! component's instances) -> `host` (the capability the guest calls) -> `kv` (the store
-//! behind it). Loading flows: `manifest` (+ `variables`, `routes`, `allowed_hosts`,
-//! `runtime_config`; errors as `config_error`) -> `app` (stores, compiling via `engine`,
-//! linking) -> `instances`.
+//! behind it). A periodic job's tick flows: `cron` (schedule, claim, run) -> a fresh
+//! instance of its `component` -> `host` -> `kv`. Loading flows: `manifest` (+ `variables`,
+//! `routes`, `allowed_hosts`, `runtime_config`; errors as `config_error`) -> `app` (stores,
+//! compiling via `engine`, linking) -> `instances`.
 //!
 //! Everything not re-exported here is private to the crate.
 
 mod allowed_hosts;
 mod app;
 mod build_step;
+mod component;
 mod config_error;
+mod cron;
 mod engine;
 mod guest_limits;
 mod host;
+mod in_flight;
 mod instances;
 mod kv;
 mod limits;
@@ -42,6 +46,7 @@ mod variables;
 pub use app::{App, AppOptions};
 pub use build_step::build;
 pub use config_error::ConfigError;
+pub use cron::JobError;
 pub use engine::default_cache_dir;
 pub use kv::sqlite::Durability;
 pub use limits::{Limits, parse_duration};
@@ -62,13 +67,24 @@ pub struct ServedRoute {
     pub wildcard: bool,
 }
 
+/// A periodic job as scheduled: which component runs, on which cron expression, and when next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledJob {
+    pub component: String,
+    pub cron_expression: String,
+    /// The next tick (UTC), as of when the app started serving.
+    pub next_run: Option<std::time::SystemTime>,
+}
+
 /// A served app.
 pub struct RunningApp {
+    app: App,
     addr: SocketAddr,
     routes: Vec<ServedRoute>,
+    jobs: Vec<ScheduledJob>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
-    components: Arc<instances::Components>,
+    scheduler: Option<cron::Scheduler>,
 }
 
 impl RunningApp {
@@ -86,11 +102,41 @@ impl RunningApp {
         &self.routes
     }
 
-    /// Stops accepting, lets open requests finish (up to `Limits::shutdown_grace`), returns.
+    /// The periodic jobs, in the manifest's order.
+    pub fn jobs(&self) -> &[ScheduledJob] {
+        &self.jobs
+    }
+
+    /// Runs the periodic job of `component` once, now (outside its schedule; no tick is
+    /// claimed), and says how it ended.
+    pub async fn run_job(&self, component: &str) -> Result<(), JobError> {
+        self.app.run_job(component).await
+    }
+
+    /// Stops accepting and scheduling, lets open requests, job runs in flight and work
+    /// guests do after their answers finish (together up to `Limits::shutdown_grace`), returns.
     pub async fn stop(self) {
+        let grace = self.app.limits.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
         let _ = self.shutdown.send(true);
-        let _ = self.task.await;
-        self.components.shutting_down();
+        let scheduler = async {
+            if let Some(scheduler) = self.scheduler {
+                scheduler.stop().await;
+            }
+        };
+        let finished = tokio::time::timeout_at(deadline, async {
+            let _ = tokio::join!(self.task, scheduler);
+            self.app.components.in_flight().wait_idle().await;
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!(
+                "shutdown: {} piece(s) of guest work (job runs, work after an answer) did not \
+                 finish within {grace:?} (--shutdown-grace); dropping them",
+                self.app.components.in_flight().count()
+            );
+        }
+        self.app.components.shutting_down();
     }
 
     /// Serves until `signal` completes, then stops as `stop` does.
@@ -136,11 +182,32 @@ pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<RunningApp> {
     ));
     let (shutdown, receiver) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, router, receiver));
+    let now = chrono::Utc::now();
+    let jobs = app
+        .manifest
+        .jobs
+        .iter()
+        .map(|job| ScheduledJob {
+            component: job.component.clone(),
+            cron_expression: job.schedule.expression().to_string(),
+            next_run: job.schedule.next_after(now).map(Into::into),
+        })
+        .collect();
+    let scheduler = match app.stores.get(kv::open::DEFAULT) {
+        Some(claims) if !app.manifest.jobs.is_empty() => Some(cron::Scheduler::start(
+            &app.manifest.jobs,
+            app.components.clone(),
+            claims,
+        )),
+        _ => None,
+    };
     Ok(RunningApp {
-        components: app.components.clone(),
+        app,
         addr,
         routes,
+        jobs,
         shutdown,
         task,
+        scheduler,
     })
 }

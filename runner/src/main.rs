@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use runner::{AppOptions, Durability, Limits, ServedRoute};
+use runner::{AppOptions, Durability, Limits, ScheduledJob, ServedRoute};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,19 +25,43 @@ enum Command {
     Up(Box<UpArgs>),
     /// Run the components' build commands (like `spin build`).
     Build(BuildArgs),
+    /// Periodic jobs (`[[trigger.cron]]`).
+    #[command(subcommand)]
+    Cron(CronCommand),
+}
+
+#[derive(Subcommand)]
+enum CronCommand {
+    /// Run a component's periodic job once, now; exit 0 if it returned Ok, 1 otherwise.
+    Run(Box<CronRunArgs>),
 }
 
 #[derive(Parser)]
 struct UpArgs {
-    /// The manifest, or a directory containing spin.toml.
-    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
-    from: PathBuf,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
     /// Build the components before serving.
     #[arg(long)]
     build: bool,
+    #[command(flatten)]
+    app: AppArgs,
+}
+
+#[derive(Parser)]
+struct CronRunArgs {
+    /// The component whose job runs.
+    component: String,
+    #[command(flatten)]
+    app: AppArgs,
+}
+
+/// What loads the app, for every command that runs it.
+#[derive(Parser)]
+struct AppArgs {
+    /// The manifest, or a directory containing spin.toml.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    from: PathBuf,
     /// Set an application variable (repeatable): --variable name=value.
     #[arg(long = "variable", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     variables: Vec<(String, String)>,
@@ -47,7 +71,7 @@ struct UpArgs {
     /// Spin runtime config file (where key-value stores live, e.g. Redis).
     #[arg(long, env = "SPIN_RUNTIME_CONFIG_FILE")]
     runtime_config_file: Option<PathBuf>,
-    /// Set a key in the default key-value store before serving (repeatable): --key-value k=v.
+    /// Set a key in the default key-value store before starting (repeatable): --key-value k=v.
     #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     key_values: Vec<(String, String)>,
     /// When a key-value write counts as done: `commit` (survives the runner being killed) or
@@ -171,6 +195,7 @@ fn main() {
     let result = match Cli::parse().command {
         Command::Up(args) => up(*args),
         Command::Build(args) => build(&args.from, &args.components),
+        Command::Cron(CronCommand::Run(args)) => cron_run(*args),
     };
     if let Err(e) = result {
         eprintln!("Error: {e:#}");
@@ -184,22 +209,29 @@ fn build(from: &std::path::Path, only: &[String]) -> anyhow::Result<()> {
     runner::build(&manifest, only)
 }
 
+impl AppArgs {
+    fn options(self) -> AppOptions {
+        let mut options = AppOptions::new(&self.from);
+        options.state_dir = self.state_dir;
+        options.variables = self.variables.into_iter().collect();
+        options.limits = self.limits.limits();
+        options.durability = self.durability;
+        options.cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.or_else(runner::default_cache_dir)
+        };
+        options.runtime_config = self.runtime_config_file;
+        options.key_values = self.key_values;
+        options
+    }
+}
+
 fn up(args: UpArgs) -> anyhow::Result<()> {
     if args.build {
-        build(&args.from, &[])?;
+        build(&args.app.from, &[])?;
     }
-    let mut options = AppOptions::new(&args.from);
-    options.state_dir = args.state_dir;
-    options.variables = args.variables.into_iter().collect();
-    options.limits = args.limits.limits();
-    options.durability = args.durability;
-    options.cache_dir = if args.no_cache {
-        None
-    } else {
-        args.cache_dir.or_else(runner::default_cache_dir)
-    };
-    options.runtime_config = args.runtime_config_file;
-    options.key_values = args.key_values;
+    let options = args.app.options();
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     runtime.block_on(async {
         let running = runner::start(&options, args.listen).await?;
@@ -207,6 +239,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         println!("Available Routes:");
         for route in running.routes() {
             println!("  {}", describe(route));
+        }
+        if !running.jobs().is_empty() {
+            println!("Periodic Jobs:");
+            for job in running.jobs() {
+                println!("  {}", describe_job(job));
+            }
         }
         shutdown_signal().await;
         tracing::info!(
@@ -223,6 +261,29 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// `runner cron run`: loads the app (without serving it) and runs one job once.
+fn cron_run(args: CronRunArgs) -> anyhow::Result<()> {
+    let options = args.app.options();
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    runtime.block_on(async {
+        let app = runner::App::load(&options).await?;
+        app.run_job(&args.component).await?;
+        println!("{}: the job ran and returned Ok", args.component);
+        anyhow::Ok(())
+    })
+}
+
+/// `component: expression (next run at ... UTC)`.
+fn describe_job(job: &ScheduledJob) -> String {
+    let next = match job.next_run {
+        Some(time) => chrono::DateTime::<chrono::Utc>::from(time)
+            .format("next run %Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+        None => "no next run".to_string(),
+    };
+    format!("{}: {} ({next})", job.component, job.cron_expression)
 }
 
 /// A route as Spin prints it: `component: URL`, ` (wildcard)` for `/...`.

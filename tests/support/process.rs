@@ -58,8 +58,14 @@ impl RunnerProcess {
             .strip_prefix("Serving ")
             .unwrap_or_else(|| panic!("expected `Serving URL`, got {first:?}"))
             .to_string();
-        // Keep draining stdout so the runner never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stdout {});
+        // Keep reading stdout (guests' output goes there) so the runner never blocks on a
+        // full pipe; its lines join the log.
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in stdout.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         Self { child, url, log }
     }
 
@@ -67,9 +73,18 @@ impl RunnerProcess {
         self.child.id()
     }
 
-    /// Every log line so far.
+    /// Every line so far, of stderr (the runner's log) and stdout (guests' output).
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// The lines so far that contain `part`.
+    pub fn lines_with(&self, part: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .filter(|line| line.contains(part))
+            .cloned()
+            .collect()
     }
 
     /// Waits (up to `timeout`) for a log line containing every one of `parts`.

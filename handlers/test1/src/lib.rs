@@ -20,29 +20,21 @@ mod upstream;
 
 use bytes::Bytes;
 use futures::SinkExt;
+use handler_common::{get_or_head_only, increment, text};
 use settings::Settings;
-use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::http::{
-    BoxBody, FullBody, HeaderValue, IntoResponse, Method, Request, Response, StatusCode, box_body,
+    BoxBody, FullBody, HeaderValue, IntoResponse, Request, Response, StatusCode, box_body,
 };
 use spin_sdk::http_service;
 use std::time::{Duration, Instant};
 use upstream::{Upstream, UpstreamError};
 
-const STORE: &str = "default";
 const TURN_KEY: &str = "turn";
 
 #[http_service]
 async fn handle(request: Request) -> impl IntoResponse {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        let mut response = plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method Not Allowed\n".into(),
-        );
-        response
-            .headers_mut()
-            .insert("allow", HeaderValue::from_static("GET, HEAD"));
-        return response;
+    if let Err(refused) = get_or_head_only(&request) {
+        return refused.map(boxed);
     }
     match respond().await {
         Ok(response) => response,
@@ -72,8 +64,7 @@ async fn respond() -> Result<Response<BoxBody>, (StatusCode, String)> {
 
 /// Atomically takes the next turn of the sleep toggle; turns start at 1.
 fn take_turn() -> Result<i64, String> {
-    let bucket = store::open(STORE).map_err(|e| format!("opening store `{STORE}`: {e:?}"))?;
-    atomics::increment(&bucket, TURN_KEY, 1).map_err(|e| format!("taking a turn: {e:?}"))
+    increment(TURN_KEY, 1).map_err(|e| format!("taking a turn: {e}"))
 }
 
 /// Builds test1's answer from test2's: same status, end-to-end headers and body bytes. With
@@ -114,11 +105,9 @@ fn forward(
 }
 
 fn plain(status: StatusCode, body: String) -> Response<BoxBody> {
-    let mut response = Response::new(box_body(FullBody::new(Bytes::from(body))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+    text(status, body).map(boxed)
+}
+
+fn boxed(body: String) -> BoxBody {
+    box_body(FullBody::new(Bytes::from(body)))
 }

@@ -31,6 +31,17 @@ impl std::fmt::Display for KvError {
 
 pub type KvResult<T> = Result<T, KvError>;
 
+/// What `Store::claim_tick` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickClaim {
+    /// The tick is this runner's to run; the claim holds until released or its lease ends.
+    Claimed,
+    /// Another runner already took this tick (or a later one).
+    AlreadyTaken,
+    /// A run of the job is still in flight (here or on another runner).
+    RunInFlight,
+}
+
 /// One store (one label). Every write is durable before it returns.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -50,6 +61,21 @@ pub trait Store: Send + Sync {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> KvResult<bool>;
+
+    /// For periodic jobs shared by several runners: atomically takes tick `tick` (seconds
+    /// since the epoch) of job `job` for `owner`, unless a run of the job is in flight (its
+    /// claim is held and its lease has not ended) or the tick, or a later one, was taken
+    /// already. Claims live beside the app's data, invisible to its key listings.
+    async fn claim_tick(
+        &self,
+        job: &str,
+        tick: i64,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> KvResult<TickClaim>;
+
+    /// Ends `owner`'s claim on job `job` (its run finished); a claim taken over since is kept.
+    async fn release_tick(&self, job: &str, owner: &str) -> KvResult<()>;
 }
 
 /// Decodes a counter value written by `increment` (Spin's encoding).

@@ -1,5 +1,6 @@
-//! Opening an app's stores: every label a component names, as the runtime config says, or,
-//! for `default` when it says nothing, SQLite in the state directory (as `spin up` does).
+//! Opening an app's stores: every label a component names (and `default` when the app has
+//! periodic jobs, whose claims live there), as the runtime config says, or, for `default`
+//! when it says nothing, SQLite in the state directory (as `spin up` does).
 //! Labels stored in one SQLite file share one connection. A label nobody defines, or a store
 //! that cannot be reached, stops the app at start-up with the key that names it.
 
@@ -14,6 +15,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The store `spin up` always has, and where periodic jobs' claims live.
+pub const DEFAULT: &str = "default";
+
 pub async fn open_stores(
     manifest: &Manifest,
     state_dir: &Path,
@@ -22,55 +26,63 @@ pub async fn open_stores(
 ) -> anyhow::Result<Stores> {
     let mut stores = Stores::default();
     let mut databases: HashMap<PathBuf, Database> = HashMap::new();
-    for decl in manifest.components.values() {
-        for (index, label) in decl.key_value_stores.iter().enumerate() {
-            if stores.contains(label) {
-                continue;
-            }
-            let config = match runtime.key_value_stores.get(label) {
-                Some(config) => config.clone(),
-                None if label == "default" => StoreConfig::Sqlite {
-                    path: sqlite::default_path(state_dir),
-                },
-                None => {
-                    return Err(manifest
-                        .error(
-                            format!("component.{}.key_value_stores[{index}]", decl.id),
-                            format!(
-                                "no key-value store `{label}` (only `default` exists unless a \
-                                 runtime config defines `[key_value_store.{label}]`)"
-                            ),
-                        )
-                        .into());
-                }
-            };
-            let store: Arc<dyn Store> = match config {
-                StoreConfig::Sqlite { path } => {
-                    let database = match databases.get(&path) {
-                        Some(database) => database.clone(),
-                        None => {
-                            let database = Database::open(&path, durability)?;
-                            databases.insert(path, database.clone());
-                            database
-                        }
-                    };
-                    Arc::new(database.store(label))
-                }
-                StoreConfig::Redis { url } => {
-                    Arc::new(RedisStore::connect(&url).await.map_err(|e| {
-                        ConfigError::new(
-                            runtime
-                                .file
-                                .as_deref()
-                                .unwrap_or(Path::new("runtime config")),
-                            format!("key_value_store.{label}.url"),
-                            format!("cannot connect to {url}: {e:#}"),
-                        )
-                    })?)
-                }
-            };
-            stores.insert(label.clone(), store);
+    let named = manifest.components.values().flat_map(|decl| {
+        decl.key_value_stores
+            .iter()
+            .enumerate()
+            .map(|(index, label)| {
+                let key = format!("component.{}.key_value_stores[{index}]", decl.id);
+                (key, label.as_str())
+            })
+    });
+    let for_jobs = (!manifest.jobs.is_empty()).then(|| ("trigger.cron".to_string(), DEFAULT));
+    for (key, label) in named.chain(for_jobs) {
+        if stores.contains(label) {
+            continue;
         }
+        let config = match runtime.key_value_stores.get(label) {
+            Some(config) => config.clone(),
+            None if label == DEFAULT => StoreConfig::Sqlite {
+                path: sqlite::default_path(state_dir),
+            },
+            None => {
+                return Err(manifest
+                    .error(
+                        key,
+                        format!(
+                            "no key-value store `{label}` (only `default` exists unless a \
+                                 runtime config defines `[key_value_store.{label}]`)"
+                        ),
+                    )
+                    .into());
+            }
+        };
+        let store: Arc<dyn Store> = match config {
+            StoreConfig::Sqlite { path } => {
+                let database = match databases.get(&path) {
+                    Some(database) => database.clone(),
+                    None => {
+                        let database = Database::open(&path, durability)?;
+                        databases.insert(path, database.clone());
+                        database
+                    }
+                };
+                Arc::new(database.store(label))
+            }
+            StoreConfig::Redis { url } => {
+                Arc::new(RedisStore::connect(&url).await.map_err(|e| {
+                    ConfigError::new(
+                        runtime
+                            .file
+                            .as_deref()
+                            .unwrap_or(Path::new("runtime config")),
+                        format!("key_value_store.{label}.url"),
+                        format!("cannot connect to {url}: {e:#}"),
+                    )
+                })?)
+            }
+        };
+        stores.insert(label, store);
     }
     Ok(stores)
 }

@@ -8,16 +8,24 @@
 //! sends the same script with the same id again: a script that already ran returns the
 //! recorded result instead of incrementing twice. Operation records expire after an hour and
 //! are hidden from key listings.
+//!
+//! Periodic jobs' claims live under `__runner_cron:` keys (the last tick taken, and a lease
+//! that expires on its own, so a runner killed mid-run holds the job no longer than the
+//! lease), also hidden from key listings. Every key under `__runner_` is the runner's own.
 
-use super::{KvError, KvResult, Store};
+use super::{KvError, KvResult, Store, TickClaim};
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Prefix of the operation records; never shown to guests.
+/// Prefix of every key the runner keeps for itself; never shown to guests.
+const RUNNER_PREFIX: &str = "__runner_";
+/// Prefix of the operation records.
 const OP_PREFIX: &str = "__runner_op:";
+/// Prefix of periodic jobs' claims.
+const CRON_PREFIX: &str = "__runner_cron:";
 /// How long an operation record is kept (long enough for any retry).
 const OP_TTL_SECONDS: u64 = 3600;
 /// How long a broken increment is retried before its outcome is reported as unknown.
@@ -42,11 +50,30 @@ redis.call('SET', KEYS[1], ARGV[3])
 return 1
 "#;
 
+/// KEYS: last tick taken, lease. ARGV: tick, owner, lease in ms.
+/// Returns 1 (claimed), 0 (tick already taken), -1 (a run is in flight).
+const CLAIM_TICK: &str = r#"
+local last = tonumber(redis.call('GET', KEYS[1]) or '-9223372036854775808')
+if last >= tonumber(ARGV[1]) then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+"#;
+
+/// KEYS: lease. ARGV: owner. Deletes the lease only if `owner` still holds it.
+const RELEASE_TICK: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"#;
+
 pub struct RedisStore {
     url: String,
     connection: ConnectionManager,
     increment: redis::Script,
     compare_and_swap: redis::Script,
+    claim_tick: redis::Script,
+    release_tick: redis::Script,
 }
 
 impl RedisStore {
@@ -69,6 +96,8 @@ impl RedisStore {
             connection,
             increment: redis::Script::new(INCREMENT),
             compare_and_swap: redis::Script::new(COMPARE_AND_SWAP),
+            claim_tick: redis::Script::new(CLAIM_TICK),
+            release_tick: redis::Script::new(RELEASE_TICK),
         })
     }
 
@@ -129,7 +158,7 @@ impl Store for RedisStore {
                 .query_async(&mut connection)
                 .await
                 .map_err(|e| self.error(e))?;
-            keys.extend(batch.into_iter().filter(|k| !k.starts_with(OP_PREFIX)));
+            keys.extend(batch.into_iter().filter(|k| !k.starts_with(RUNNER_PREFIX)));
             if next == 0 {
                 break;
             }
@@ -201,5 +230,40 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.error(e))?;
         Ok(swapped == 1)
+    }
+
+    async fn claim_tick(
+        &self,
+        job: &str,
+        tick: i64,
+        owner: &str,
+        lease: Duration,
+    ) -> KvResult<TickClaim> {
+        let claimed: i64 = self
+            .claim_tick
+            .key(format!("{CRON_PREFIX}{job}:tick"))
+            .key(format!("{CRON_PREFIX}{job}:lease"))
+            .arg(tick)
+            .arg(owner)
+            .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(match claimed {
+            1 => TickClaim::Claimed,
+            0 => TickClaim::AlreadyTaken,
+            _ => TickClaim::RunInFlight,
+        })
+    }
+
+    async fn release_tick(&self, job: &str, owner: &str) -> KvResult<()> {
+        let _: i64 = self
+            .release_tick
+            .key(format!("{CRON_PREFIX}{job}:lease"))
+            .arg(owner)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
     }
 }

@@ -2,7 +2,8 @@
 //! `spin up` can share a state directory.
 //!
 //! Table `spin_key_value(store, key, value)`, one row per key, counters as 8-byte
-//! little-endian i64. The file is in WAL mode; every write is committed before its caller
+//! little-endian i64. Periodic jobs' claims (which runner runs which tick) sit in a table of
+//! their own, `runner_cron_claims`, which Spin ignores and guests never see. The file is in WAL mode; every write is committed before its caller
 //! hears back. With `Durability::Commit` (the default) a commit reaches the OS, so it survives
 //! `kill -9` of the runner (`synchronous=NORMAL`); with `Durability::Fsync` it is also on disk
 //! before the answer, so it survives power loss (`synchronous=FULL`).
@@ -17,7 +18,7 @@
 //!   the whole group), and only then answers each caller. The async workers never wait on
 //!   the disk.
 
-use super::{KvError, KvResult, Store, decode_counter};
+use super::{KvError, KvResult, Store, TickClaim, decode_counter};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -102,6 +103,14 @@ impl Database {
                 key   TEXT NOT NULL,
                 value BLOB NOT NULL,
                 PRIMARY KEY (store, key)
+            );
+            CREATE TABLE IF NOT EXISTS runner_cron_claims (
+                store          TEXT NOT NULL,
+                job            TEXT NOT NULL,
+                last_tick      INTEGER NOT NULL,
+                owner          TEXT,
+                lease_until_ms INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (store, job)
             );",
         )?;
         let access = match durability {
@@ -331,6 +340,69 @@ impl Store for SqliteStore {
             })
             .await
     }
+
+    async fn claim_tick(
+        &self,
+        job: &str,
+        tick: i64,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> KvResult<TickClaim> {
+        let (label, job, owner) = (self.label.clone(), job.to_string(), owner.to_string());
+        let now = unix_millis();
+        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        self.database
+            .run(move |c| {
+                let current: Option<(i64, Option<String>, i64)> = c
+                    .prepare_cached(
+                        "SELECT last_tick, owner, lease_until_ms FROM runner_cron_claims
+                         WHERE store = ?1 AND job = ?2",
+                    )?
+                    .query_row(params![label, job], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })
+                    .optional()?;
+                if let Some((last_tick, holder, until)) = current {
+                    if last_tick >= tick {
+                        return Ok(Ok(TickClaim::AlreadyTaken));
+                    }
+                    if holder.is_some() && until > now {
+                        return Ok(Ok(TickClaim::RunInFlight));
+                    }
+                }
+                c.prepare_cached(
+                    "INSERT INTO runner_cron_claims (store, job, last_tick, owner, lease_until_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (store, job) DO UPDATE SET last_tick = excluded.last_tick,
+                         owner = excluded.owner, lease_until_ms = excluded.lease_until_ms",
+                )?
+                .execute(params![label, job, tick, owner, lease_until])?;
+                Ok(Ok(TickClaim::Claimed))
+            })
+            .await
+    }
+
+    async fn release_tick(&self, job: &str, owner: &str) -> KvResult<()> {
+        let (label, job, owner) = (self.label.clone(), job.to_string(), owner.to_string());
+        self.database
+            .run(move |c| {
+                c.prepare_cached(
+                    "UPDATE runner_cron_claims SET owner = NULL, lease_until_ms = 0
+                     WHERE store = ?1 AND job = ?2 AND owner = ?3",
+                )?
+                .execute(params![label, job, owner])?;
+                Ok(Ok(()))
+            })
+            .await
+    }
+}
+
+/// Wall-clock milliseconds since the epoch (leases are compared across processes).
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -405,6 +477,65 @@ mod tests {
             reopened.get("seq").await.unwrap().unwrap(),
             401i64.to_le_bytes()
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_tick_is_claimed_once_and_a_run_in_flight_holds_off_later_ticks() {
+        let dir = tempdir().join("claims");
+        let path = default_path(&dir);
+        let a = Database::open(&path, Durability::Commit)
+            .unwrap()
+            .store("default");
+        let b = Database::open(&path, Durability::Commit)
+            .unwrap()
+            .store("default");
+        let lease = std::time::Duration::from_secs(60);
+        assert_eq!(
+            a.claim_tick("job", 10, "a", lease).await.unwrap(),
+            TickClaim::Claimed
+        );
+        assert_eq!(
+            b.claim_tick("job", 10, "b", lease).await.unwrap(),
+            TickClaim::AlreadyTaken
+        );
+        assert_eq!(
+            b.claim_tick("job", 12, "b", lease).await.unwrap(),
+            TickClaim::RunInFlight
+        );
+        // Another job, or the same job in another store, is independent.
+        assert_eq!(
+            b.claim_tick("other", 12, "b", lease).await.unwrap(),
+            TickClaim::Claimed
+        );
+        // Only the holder releases; then the next tick is free, an earlier one is not.
+        b.release_tick("job", "b").await.unwrap();
+        assert_eq!(
+            b.claim_tick("job", 12, "b", lease).await.unwrap(),
+            TickClaim::RunInFlight
+        );
+        a.release_tick("job", "a").await.unwrap();
+        assert_eq!(
+            b.claim_tick("job", 8, "b", lease).await.unwrap(),
+            TickClaim::AlreadyTaken
+        );
+        assert_eq!(
+            b.claim_tick("job", 12, "b", lease).await.unwrap(),
+            TickClaim::Claimed
+        );
+        // A lease that ran out (its holder died) no longer holds the job.
+        let short = std::time::Duration::from_millis(1);
+        assert_eq!(
+            a.claim_tick("dies", 1, "a", short).await.unwrap(),
+            TickClaim::Claimed
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(
+            b.claim_tick("dies", 2, "b", lease).await.unwrap(),
+            TickClaim::Claimed
+        );
+        // Claims never show among the app's keys.
+        assert!(a.get_keys().await.unwrap().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -11,6 +11,7 @@ mod raw;
 mod triggers;
 
 use crate::config_error::{self, ConfigError};
+use crate::cron::Schedule;
 use crate::routes::RoutePattern;
 use crate::variables::{self, Template, VariableDecl};
 use raw::RawManifest;
@@ -27,7 +28,18 @@ pub struct Manifest {
     pub name: String,
     pub variables: BTreeMap<String, VariableDecl>,
     pub routes: Vec<HttpRoute>,
+    /// Periodic jobs (`[[trigger.cron]]`), in the manifest's order.
+    pub jobs: Vec<CronJob>,
     pub components: BTreeMap<String, ComponentDecl>,
+}
+
+/// A `[[trigger.cron]]`: run `component` on `schedule`.
+#[derive(Debug, Clone)]
+pub struct CronJob {
+    /// Where the job is declared, e.g. `trigger.cron[0]`.
+    pub key: String,
+    pub component: String,
+    pub schedule: Schedule,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +148,7 @@ fn validate(raw: RawManifest, file: &Path, dir: &Path) -> Result<Manifest, Confi
         name: raw.application.name,
         variables: declared,
         routes: triggers.routes,
+        jobs: triggers.jobs,
         components,
     })
 }
@@ -214,6 +227,23 @@ host = "{{ host }}"
             m.components["a"].source,
             std::env::current_dir().unwrap().join("a.wasm")
         );
+    }
+
+    #[test]
+    fn reads_cron_triggers_and_refuses_bad_ones_by_key() {
+        let job = "[[trigger.cron]]\ncomponent = \"a\"\ncron_expression = \"*/2 * * * * *\"\n";
+        let m = parse(&format!("{GOOD}{job}")).unwrap();
+        assert_eq!(m.jobs.len(), 1);
+        assert_eq!(m.jobs[0].component, "a");
+        assert_eq!(m.jobs[0].schedule.expression(), "*/2 * * * * *");
+        let e = parse(&format!("{GOOD}{}", job.replace("*/2 * * * * *", "* * *"))).unwrap_err();
+        assert_eq!(e.key, "trigger.cron[0].cron_expression");
+        let e = parse(&format!("{GOOD}{}", job.replace("\"a\"", "\"b\""))).unwrap_err();
+        assert_eq!(e.key, "trigger.cron[0].component");
+        let e = parse(&format!("{GOOD}{job}every = 2\n")).unwrap_err();
+        assert_eq!(e.key, "trigger.cron[0].every");
+        let e = parse(&format!("{GOOD}[[trigger.redis]]\ncomponent = \"a\"\n")).unwrap_err();
+        assert_eq!(e.key, "trigger.redis");
     }
 
     #[test]

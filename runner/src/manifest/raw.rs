@@ -53,8 +53,21 @@ pub(super) struct RawVariable {
 pub(super) struct RawTriggers {
     #[serde(default)]
     pub http: Vec<RawHttpTrigger>,
+    #[serde(default)]
+    pub cron: Vec<RawCronTrigger>,
     #[serde(flatten)]
     pub other: BTreeMap<String, toml::Value>,
+}
+
+/// `[[trigger.cron]]`: exactly the keys of Spin's cron trigger plugin (and Spin's `id`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCronTrigger {
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub id: Option<String>,
+    pub component: toml::Value,
+    pub cron_expression: String,
 }
 
 #[derive(Deserialize)]

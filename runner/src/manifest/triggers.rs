@@ -1,10 +1,12 @@
 //! The manifest's triggers checked against its components: `[[trigger.http]]` (routes in
-//! Spin's syntax, each naming a declared component, no route twice). Other trigger kinds are
-//! refused by name.
+//! Spin's syntax, each naming a declared component, no route twice) and `[[trigger.cron]]`
+//! (periodic jobs, each naming a component and a valid cron expression). Other trigger kinds
+//! are refused by name.
 
-use super::HttpRoute;
-use super::raw::{RawHttpTrigger, RawRoute, RawTriggers};
+use super::raw::{RawCronTrigger, RawHttpTrigger, RawRoute, RawTriggers};
+use super::{CronJob, HttpRoute};
 use crate::config_error::ConfigError;
+use crate::cron::Schedule;
 use crate::routes::RoutePattern;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,6 +14,7 @@ use std::path::Path;
 /// What the triggers resolve to.
 pub(super) struct Triggers {
     pub routes: Vec<HttpRoute>,
+    pub jobs: Vec<CronJob>,
 }
 
 pub(super) fn validate<C>(
@@ -23,7 +26,8 @@ pub(super) fn validate<C>(
         return Err(ConfigError::new(
             file,
             format!("trigger.{kind}"),
-            "only HTTP triggers (`[[trigger.http]]`) are supported by this runner",
+            "only HTTP and cron triggers (`[[trigger.http]]`, `[[trigger.cron]]`) are supported \
+             by this runner",
         ));
     }
     let mut routes = Vec::new();
@@ -41,7 +45,35 @@ pub(super) fn validate<C>(
             routes.push(route);
         }
     }
-    Ok(Triggers { routes })
+    let jobs = raw
+        .cron
+        .into_iter()
+        .enumerate()
+        .map(|(index, trigger)| {
+            cron_job(trigger, &format!("trigger.cron[{index}]"), file, components)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Triggers { routes, jobs })
+}
+
+/// One `[[trigger.cron]]`: a component run on a schedule.
+fn cron_job<C>(
+    trigger: RawCronTrigger,
+    key: &str,
+    file: &Path,
+    components: &BTreeMap<String, C>,
+) -> Result<CronJob, ConfigError> {
+    let err =
+        |field: &str, reason: String| ConfigError::new(file, format!("{key}.{field}"), reason);
+    let component =
+        named_component(trigger.component, components).map_err(|r| err("component", r))?;
+    let schedule =
+        Schedule::parse(&trigger.cron_expression).map_err(|r| err("cron_expression", r))?;
+    Ok(CronJob {
+        key: key.to_string(),
+        component,
+        schedule,
+    })
 }
 
 /// One `[[trigger.http]]`: its route, or `None` for a private (chaining-only) component.

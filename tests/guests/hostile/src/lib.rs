@@ -10,6 +10,12 @@
 //! - `/echo`: reads the whole request body and answers with its length.
 //! - `/fetch?url=U`: GETs U through outbound HTTP and, on a redirect, follows `location` once
 //!   (as a guest-side HTTP client would), answering with the final status and body.
+//! - `/spawn-trap?ms=N`: answers `202` at once and, N ms after the answer, traps in a task it
+//!   spawned (work after the answer that goes wrong).
+//!
+//! It is also a periodic job (`handle-cron-event`), doing what its variable `cron_mode` says:
+//! `ok` (returns Ok), `err` (returns an error), `trap` (panics), `loop` (spins forever),
+//! `sleep:N` (sleeps N ms, then Ok). Each run prints `cron run: <mode>`.
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -46,7 +52,48 @@ async fn handle(request: Request) -> impl IntoResponse {
             Err(e) => text(StatusCode::BAD_REQUEST, format!("body failed: {e:?}")),
         },
         "/fetch" => fetch_following_one_redirect(param(&query, "url")).await,
+        "/spawn-trap" => {
+            let ms = number(&query, "ms");
+            spin_sdk::wasip3::spawn(async move {
+                spin_sdk::time::sleep(Duration::from_millis(ms)).await;
+                panic!("hostile guest traps in work after its answer, on purpose");
+            });
+            text(StatusCode::ACCEPTED, format!("will trap in {ms} ms"))
+        }
         _ => text(StatusCode::NOT_FOUND, "no such behaviour".into()),
+    }
+}
+
+mod cron {
+    spin_sdk::wit_bindgen::generate!({
+        world: "spin-cron",
+        path: "../../../runner/wit/deps/spin-cron",
+        runtime_path: "::spin_sdk::wit_bindgen::rt",
+    });
+
+    pub struct Job;
+    export!(Job);
+
+    impl Guest for Job {
+        async fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
+            let mode = spin_sdk::variables::get("cron_mode")
+                .await
+                .unwrap_or_else(|e| format!("unreadable: {e:?}"));
+            println!("cron run: {mode}");
+            match mode.as_str() {
+                "ok" => Ok(()),
+                "err" => Err(Error::Other("hostile job fails on purpose".into())),
+                "trap" => panic!("hostile job traps on purpose"),
+                "loop" => super::spin_forever(),
+                other => match other.strip_prefix("sleep:").and_then(|ms| ms.parse().ok()) {
+                    Some(ms) => {
+                        spin_sdk::time::sleep(std::time::Duration::from_millis(ms)).await;
+                        Ok(())
+                    }
+                    None => Err(Error::Other(format!("unknown cron_mode `{other}`"))),
+                },
+            }
+        }
     }
 }
 

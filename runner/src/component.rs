@@ -1,0 +1,64 @@
+//! One loaded component: what it exports (a `wasi:http` handler, a cron handler, or both),
+//! what it may use (environment, outbound hosts, stores, variables) and its limits, fixed at
+//! load time; and how a store for one of its instances is made, the same way for an HTTP
+//! instance and for a periodic job's run.
+
+use crate::allowed_hosts::AllowList;
+use crate::cron::bindings::SpinCronPre;
+use crate::engine;
+use crate::guest_limits::{self, CpuBudget, MemoryCap};
+use crate::host::HostState;
+use crate::host::key_value::KeyValueCtx;
+use crate::host::logging::{GuestLog, Output};
+use crate::host::outbound::{Dispatch, OutboundHttp};
+use crate::limits::Limits;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use wasmtime::Store;
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::handler::ProxyPre;
+
+/// Per-component settings, fixed at load time.
+pub struct ComponentConfig {
+    pub id: Arc<str>,
+    /// Its HTTP handler, if it exports one.
+    pub http: Option<ProxyPre<HostState>>,
+    /// Its cron handler (`spin:cron`'s `handle-cron-event`), if it exports one.
+    pub cron: Option<SpinCronPre<HostState>>,
+    pub environment: Vec<(String, String)>,
+    pub allowed: Arc<AllowList>,
+    pub key_value: Arc<KeyValueCtx>,
+    pub variables: Arc<BTreeMap<String, String>>,
+    pub limits: Arc<Limits>,
+}
+
+impl ComponentConfig {
+    /// A fresh store for one instance: WASI with stdout/stderr to the runner's log, the
+    /// component's capabilities, its memory cap and CPU budget. `components` is how its
+    /// outbound requests reach the app's other components.
+    pub fn new_store(&self, components: Weak<dyn Dispatch>) -> Store<HostState> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(GuestLog::new(&self.id, Output::Stdout))
+            .stderr(GuestLog::new(&self.id, Output::Stderr))
+            .envs(&self.environment);
+        let state = HostState {
+            table: Default::default(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHttp {
+                component: self.id.clone(),
+                allowed: self.allowed.clone(),
+                components,
+            },
+            key_value: self.key_value.clone(),
+            variables: self.variables.clone(),
+            memory: MemoryCap::new(self.id.clone(), self.limits.max_instance_memory),
+            cpu: CpuBudget::new(self.id.clone(), self.limits.max_request_cpu),
+        };
+        let mut store = Store::new(engine::engine(), state);
+        store.limiter(|state| &mut state.memory);
+        guest_limits::watch_cpu(&mut store);
+        store
+    }
+}
