@@ -1,5 +1,6 @@
 //! Builds what the bench runs: the runner and the native server (`cargo build --release`),
-//! then the app's WebAssembly components (`runner build`, which adds the wasm target itself).
+//! then the WebAssembly components of the app and of the probe app (`runner build`, which adds
+//! the wasm target itself).
 
 use crate::paths::Paths;
 use crate::process::run_visible;
@@ -15,11 +16,14 @@ pub async fn build_all(paths: &Paths) -> anyhow::Result<()> {
         .current_dir(&paths.root);
     run_visible(&mut cargo_build).await?;
 
-    let mut components = Command::new(paths.runner());
-    components
-        .arg("build")
-        .arg("-f")
-        .arg(&paths.manifest)
-        .current_dir(&paths.root);
-    run_visible(&mut components).await
+    for manifest in [&paths.manifest, &paths.probe_manifest] {
+        let mut components = Command::new(paths.runner());
+        components
+            .arg("build")
+            .arg("-f")
+            .arg(manifest)
+            .current_dir(&paths.root);
+        run_visible(&mut components).await?;
+    }
+    Ok(())
 }

@@ -35,7 +35,7 @@ pub struct Args {
     /// Run only these suites (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Suite>,
-    /// Measure only these servers: tornado, native, runner (default: all).
+    /// Measure only these servers: tornado, native, runner, wasmtime, spin (default: all).
     #[arg(long, value_delimiter = ',')]
     pub servers: Vec<String>,
     /// An extra argument for every `runner up` (repeatable), to measure the runner's options:
@@ -49,7 +49,9 @@ pub struct Args {
 pub enum Suite {
     /// wrk on /test2 and /test1, default configurations.
     Load,
-    /// wrk on /test2, power-loss-durable configurations.
+    /// wrk on each part of a /test2 request (the probe app), and on other hosts' trivial route.
+    Breakdown,
+    /// wrk on /test2, the runner's durabilities and the native server's.
     Durable,
     /// N concurrent sleeping /test1 requests, peak RSS.
     Hold,

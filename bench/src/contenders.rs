@@ -1,5 +1,6 @@
-//! The servers compared and how each is started: the Tornado seed, the native Rust server and
-//! the runner, each in a configuration (durability, compile cache) and with a sleep length.
+//! The servers compared and how each is started: the Tornado seed, the native Rust server,
+//! the runner (serving the app, or the benchmark's probe app), `wasmtime serve` and Spin (when
+//! available), each in a configuration (durability, store) and with a sleep length.
 
 use crate::paths::Paths;
 use crate::server::{Spec, free_addr};
@@ -10,8 +11,23 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Contender {
     Tornado,
-    Native { fsync: bool, group_commit: bool },
-    Runner { durability_fsync: bool },
+    Native {
+        fsync: bool,
+        group_commit: bool,
+    },
+    Runner {
+        durability_fsync: bool,
+    },
+    /// The runner serving `tests/guests/perf-probe`, its store in a file or in memory.
+    RunnerProbe {
+        in_memory: bool,
+    },
+    /// `wasmtime serve` 47 with the probe's spin-sdk component (any path answers `ok`).
+    WasmtimeServe,
+    /// `spin up` (the binary `SPIN` names) on the app or on the probe app.
+    Spin {
+        probe: bool,
+    },
 }
 
 pub const TORNADO: Contender = Contender::Tornado;
@@ -22,16 +38,13 @@ pub const NATIVE: Contender = Contender::Native {
 pub const RUNNER: Contender = Contender::Runner {
     durability_fsync: false,
 };
+pub const SPIN: Contender = Contender::Spin { probe: false };
 
 impl Contender {
     /// The name in tables and JSON.
     pub fn label(&self) -> String {
         match self {
             Contender::Tornado => "tornado".into(),
-            Contender::Native {
-                fsync: false,
-                group_commit: false,
-            } => "native".into(),
             Contender::Native {
                 fsync,
                 group_commit,
@@ -45,18 +58,35 @@ impl Contender {
                 }
                 label
             }
-            Contender::Runner {
-                durability_fsync: false,
-            } => "runner".into(),
-            Contender::Runner {
-                durability_fsync: true,
-            } => "runner --durability fsync".into(),
+            Contender::Runner { durability_fsync } => match durability_fsync {
+                false => "runner".into(),
+                true => "runner --durability fsync".into(),
+            },
+            Contender::RunnerProbe { in_memory } => match in_memory {
+                false => "runner (probe)".into(),
+                true => "runner (probe) --state-dir \"\"".into(),
+            },
+            Contender::WasmtimeServe => "wasmtime serve".into(),
+            Contender::Spin { probe: false } => "spin".into(),
+            Contender::Spin { probe: true } => "spin (probe)".into(),
         }
     }
 
     /// A short name for log files.
     pub fn slug(&self) -> String {
-        self.label().replace(" --", "-").replace(' ', "-")
+        self.label()
+            .replace(" --", "-")
+            .replace(['(', ')', '"'], "")
+            .replace(' ', "-")
+    }
+
+    /// The path probed until the server answers 200.
+    fn ready_path(&self) -> &'static str {
+        match self {
+            Contender::RunnerProbe { .. } | Contender::Spin { probe: true } => "/trivial",
+            Contender::WasmtimeServe => "/",
+            _ => "/test2",
+        }
     }
 }
 
@@ -64,6 +94,10 @@ impl Contender {
 pub struct Launcher<'a> {
     pub paths: &'a Paths,
     pub tornado: &'a Tornado,
+    /// `wasmtime serve`'s binary, or why there is none.
+    pub wasmtime: &'a Result<PathBuf, String>,
+    /// Spin's binary (`SPIN=path`), or why there is none.
+    pub spin: &'a Result<PathBuf, String>,
     /// `--servers`: the only servers to measure (empty: all).
     pub servers: &'a [String],
     /// `--runner-arg`: appended to every `runner up`.
@@ -78,8 +112,13 @@ impl Launcher<'_> {
         if !self.servers.is_empty() && !self.servers.iter().any(|s| s == server) {
             return Some(format!("{server} not selected (--servers)"));
         }
-        match (contender, self.tornado) {
-            (Contender::Tornado, Tornado::Skipped(reason)) => Some(reason.clone()),
+        match contender {
+            Contender::Tornado => match self.tornado {
+                Tornado::Skipped(reason) => Some(reason.clone()),
+                Tornado::Ready { .. } => None,
+            },
+            Contender::WasmtimeServe => self.wasmtime.as_ref().err().cloned(),
+            Contender::Spin { .. } => self.spin.as_ref().err().cloned(),
             _ => None,
         }
     }
@@ -89,14 +128,15 @@ impl Launcher<'_> {
         let addr = free_addr()?;
         let mut args: Vec<OsString> = Vec::new();
         let mut dirs = Vec::new();
+        let mut arg = |a: &dyn AsRef<std::ffi::OsStr>| args.push(a.as_ref().to_owned());
         let program: PathBuf = match contender {
             Contender::Tornado => {
                 let Tornado::Ready { python, script, .. } = self.tornado else {
                     anyhow::bail!("Tornado is not available");
                 };
-                args.push(script.into());
-                args.push(addr.port().to_string().into());
-                args.push(sleep.to_string().into());
+                arg(script);
+                arg(&addr.port().to_string());
+                arg(&sleep.to_string());
                 python.clone()
             }
             Contender::Native {
@@ -104,30 +144,88 @@ impl Launcher<'_> {
                 group_commit,
             } => {
                 let state = self.paths.temp_dir("native-")?;
-                args.extend(["--listen".into(), addr.to_string().into()]);
-                args.extend(["--db".into(), state.path().join("kv.db").into()]);
-                args.extend(["--sleep-seconds".into(), sleep.to_string().into()]);
+                for a in [
+                    "--listen",
+                    &addr.to_string(),
+                    "--sleep-seconds",
+                    &sleep.to_string(),
+                ] {
+                    arg(&a);
+                }
+                arg(&"--db");
+                arg(&state.path().join("kv.db"));
                 if *fsync {
-                    args.push("--fsync".into());
+                    arg(&"--fsync");
                 }
                 if *group_commit {
-                    args.push("--group-commit".into());
+                    arg(&"--group-commit");
                 }
                 dirs.push(state);
                 self.paths.native_server()
             }
-            Contender::Runner { durability_fsync } => {
-                let state = self.paths.temp_dir("runner-state-")?;
-                args.extend(["up".into(), "-f".into(), self.paths.manifest.clone().into()]);
-                args.extend(["--listen".into(), addr.to_string().into()]);
-                args.extend(["--state-dir".into(), state.path().into()]);
-                args.extend(["--variable".into(), format!("sleep_seconds={sleep}").into()]);
-                if *durability_fsync {
-                    args.extend(["--durability".into(), "fsync".into()]);
+            Contender::Runner { .. } | Contender::RunnerProbe { .. } => {
+                let probe = matches!(contender, Contender::RunnerProbe { .. });
+                let manifest = match probe {
+                    true => &self.paths.probe_manifest,
+                    false => &self.paths.manifest,
+                };
+                for a in ["up", "-f"] {
+                    arg(&a);
                 }
-                args.extend(self.runner_args.iter().map(OsString::from));
-                dirs.push(state);
+                arg(manifest);
+                for a in ["--listen", &addr.to_string()] {
+                    arg(&a);
+                }
+                arg(&"--state-dir");
+                if let Contender::RunnerProbe { in_memory: true } = contender {
+                    arg(&"");
+                } else {
+                    let state = self.paths.temp_dir("runner-state-")?;
+                    arg(&state.path());
+                    dirs.push(state);
+                }
+                if !probe {
+                    arg(&"--variable");
+                    arg(&format!("sleep_seconds={sleep}"));
+                }
+                if let Contender::Runner {
+                    durability_fsync: true,
+                } = contender
+                {
+                    arg(&"--durability");
+                    arg(&"fsync");
+                }
+                for a in self.runner_args {
+                    arg(a);
+                }
                 self.paths.runner()
+            }
+            Contender::WasmtimeServe => {
+                for a in ["serve", "--addr", &addr.to_string(), "-Scli"] {
+                    arg(&a);
+                }
+                arg(&self.paths.wasm("perf_probe_sdk"));
+                self.wasmtime.clone().map_err(anyhow::Error::msg)?
+            }
+            Contender::Spin { probe } => {
+                let state = self.paths.temp_dir("spin-state-")?;
+                let manifest = match probe {
+                    true => self.paths.probe_manifest.clone(),
+                    false => self.paths.manifest_without_cron(state.path())?,
+                };
+                arg(&"up");
+                arg(&"-f");
+                arg(&manifest);
+                for a in ["--listen", &addr.to_string(), "--state-dir"] {
+                    arg(&a);
+                }
+                arg(&state.path());
+                if !probe {
+                    arg(&"--variable");
+                    arg(&format!("sleep_seconds={sleep}"));
+                }
+                dirs.push(state);
+                self.spin.clone().map_err(anyhow::Error::msg)?
             }
         };
         Ok(Spec {
@@ -136,6 +234,7 @@ impl Launcher<'_> {
             args,
             cwd: self.paths.root.clone(),
             addr,
+            ready_path: contender.ready_path(),
             dirs,
         })
     }

@@ -1,8 +1,8 @@
 //! `bench`: one command that builds the runner, its components and a native Rust server,
-//! prepares the Tornado seed, and measures all three side by side on this machine:
-//! throughput and latency (wrk), power-loss-durable writes, memory while holding thousands
-//! of sleeping requests, and the runner's start-up. Prints a table and writes
-//! `target/bench/latest.json`.
+//! prepares the Tornado seed (and `wasmtime serve` 47, and Spin when `SPIN` names it), and
+//! measures them side by side on this machine: throughput and latency (wrk), where a /test2
+//! request's time goes, power-loss-durable writes, memory while holding thousands of sleeping
+//! requests, and the runner's start-up. Prints a table and writes `target/bench/latest.json`.
 
 mod building;
 mod cli;
@@ -12,6 +12,7 @@ mod http;
 mod limits;
 mod machine;
 mod netstat;
+mod other_hosts;
 mod paths;
 mod process;
 mod procfs;
@@ -74,6 +75,17 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
             (None, None)
         }
     };
+    let wasmtime = match plan.runs(Suite::Breakdown) {
+        true => other_hosts::wasmtime(&paths).await,
+        false => Err("the breakdown suite does not run".into()),
+    };
+    let spin = other_hosts::spin().await;
+    for (host, outcome) in [("WASMTIME SERVE", &wasmtime), ("SPIN", &spin)] {
+        if let Err(reason) = outcome {
+            eprintln!("\n!!! {host} SKIPPED: {reason}\n");
+            skipped.push(format!("{} skipped: {reason}", host.to_lowercase()));
+        }
+    }
     if let Some(limit) = open_files
         && (limit as usize) < plan.holds.iter().max().copied().unwrap_or(0) + 1_000
     {
@@ -83,12 +95,18 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let launcher = Launcher {
         paths: &paths,
         tornado: &tornado,
+        wasmtime: &wasmtime,
+        spin: &spin,
         servers: &args.servers,
         runner_args: &args.runner_args,
     };
     let mut throughput = Vec::new();
     if plan.runs(Suite::Load) {
         throughput = suites::load::throughput(&launcher, &wrk, &plan).await;
+    }
+    let mut breakdown = Vec::new();
+    if plan.runs(Suite::Breakdown) {
+        breakdown = suites::breakdown::breakdown(&launcher, &wrk, &plan).await;
     }
     let mut durable = Vec::new();
     if plan.runs(Suite::Durable) {
@@ -122,10 +140,13 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
             wrk: wrk_version,
             tornado_version,
             tornado_script,
+            wasmtime_version: other_hosts::version(&wasmtime).await,
+            spin_version: other_hosts::version(&spin).await,
         },
         skipped,
         failures: Vec::new(),
         throughput,
+        breakdown,
         durable,
         holds,
         cold_start,

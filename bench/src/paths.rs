@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 pub struct Paths {
     pub root: PathBuf,
     pub manifest: PathBuf,
+    /// The benchmark's probe app (`tests/guests/perf-probe`).
+    pub probe_manifest: PathBuf,
     pub release: PathBuf,
     /// `target/bench`: latest.json, the venv.
     pub bench: PathBuf,
@@ -28,6 +30,7 @@ impl Paths {
         let bench = target.join("bench");
         let paths = Self {
             manifest: root.join("spin.toml"),
+            probe_manifest: root.join("tests/guests/perf-probe/spin.toml"),
             release: target.join("release"),
             logs: bench.join("logs"),
             tmp: bench.join("tmp"),
@@ -45,6 +48,39 @@ impl Paths {
 
     pub fn native_server(&self) -> PathBuf {
         self.release.join("native-server")
+    }
+
+    /// A component built for wasm32-wasip2, e.g. `perf_probe_sdk`.
+    pub fn wasm(&self, name: &str) -> PathBuf {
+        self.release
+            .parent()
+            .unwrap_or(&self.release)
+            .join(format!("wasm32-wasip2/release/{name}.wasm"))
+    }
+
+    /// A copy of the app's manifest in `dir` without its periodic job (`spin up` needs a
+    /// plugin for that) and with absolute sources: what Spin is measured on.
+    pub fn manifest_without_cron(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        let text = std::fs::read_to_string(&self.manifest)?;
+        let mut kept = Vec::new();
+        let mut in_cron = false;
+        for line in text.lines() {
+            if line.starts_with('[') {
+                in_cron = line.trim() == "[[trigger.cron]]";
+            }
+            if !in_cron {
+                kept.push(line.replace(
+                    "source = \"target/",
+                    &format!(
+                        "source = \"{}/",
+                        self.release.parent().unwrap_or(&self.release).display()
+                    ),
+                ));
+            }
+        }
+        let copy = dir.join("spin.toml");
+        std::fs::write(&copy, kept.join("\n"))?;
+        Ok(copy)
     }
 
     /// A fresh directory under `target/bench/tmp`, removed when dropped.

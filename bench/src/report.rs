@@ -36,6 +36,7 @@ pub struct Report {
     /// Every measurement that failed, one line each (details in its own entry).
     pub failures: Vec<String>,
     pub throughput: Vec<LoadRow>,
+    pub breakdown: Vec<BreakdownRow>,
     pub durable: Vec<LoadRow>,
     pub holds: Vec<HoldRow>,
     pub cold_start: Option<ColdStart>,
@@ -57,6 +58,16 @@ impl Report {
                         ));
                     }
                 }
+            }
+        }
+        for row in &self.breakdown {
+            if let Outcome::Failed(e) = &row.result {
+                lines.push(format!(
+                    "breakdown {} {}: {}",
+                    row.server,
+                    row.path,
+                    first_line(e)
+                ));
             }
         }
         for row in &self.holds {
@@ -103,6 +114,21 @@ pub struct Tools {
     pub wrk: String,
     pub tornado_version: Option<String>,
     pub tornado_script: Option<String>,
+    pub wasmtime_version: Option<String>,
+    pub spin_version: Option<String>,
+}
+
+/// One part of a /test2 request, measured on its own.
+#[derive(Debug, Serialize)]
+pub struct BreakdownRow {
+    pub what: String,
+    pub server: String,
+    pub path: String,
+    pub connections: u32,
+    pub result: Outcome<WrkResult>,
+    /// The runner's trivial route's req/s over this row's: what one of these requests costs,
+    /// in trivial requests.
+    pub cost_in_trivial_requests: Option<f64>,
 }
 
 /// One wrk measurement across servers.

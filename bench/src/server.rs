@@ -16,6 +16,8 @@ pub struct Spec {
     pub args: Vec<OsString>,
     pub cwd: PathBuf,
     pub addr: SocketAddr,
+    /// Probed until it answers 200.
+    pub ready_path: &'static str,
     /// Directories that live as long as the server (its state, its cache).
     pub dirs: Vec<tempfile::TempDir>,
 }
@@ -34,8 +36,6 @@ pub struct Server {
 
 /// How long a server may take to answer its first request (a cold compile on a busy machine).
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
-/// The path readiness is probed on.
-pub const READY_PATH: &str = "/test2";
 
 /// A loopback address with a port that was free a moment ago.
 pub fn free_addr() -> anyhow::Result<SocketAddr> {
@@ -44,7 +44,7 @@ pub fn free_addr() -> anyhow::Result<SocketAddr> {
 }
 
 impl Server {
-    /// Spawns `spec` (output to `logs/<log_name>.log`) and waits for a 200 on `READY_PATH`.
+    /// Spawns `spec` (output to `logs/<log_name>.log`) and waits for a 200 on its ready path.
     pub async fn start(spec: Spec, logs: &Path, log_name: &str) -> anyhow::Result<Server> {
         let log = logs.join(format!("{log_name}.log"));
         let out = std::fs::File::create(&log)?;
@@ -72,7 +72,7 @@ impl Server {
             _dirs: spec.dirs,
         };
         server.ready_after = server
-            .wait_ready(spawned)
+            .wait_ready(spawned, spec.ready_path)
             .await
             .map_err(|e| anyhow::anyhow!("{e:#}\n    command: {shown}"))?;
         Ok(server)
@@ -82,7 +82,7 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
-    async fn wait_ready(&mut self, spawned: Instant) -> anyhow::Result<Duration> {
+    async fn wait_ready(&mut self, spawned: Instant, path: &str) -> anyhow::Result<Duration> {
         let mut last = String::from("no attempt yet");
         while spawned.elapsed() < READY_TIMEOUT {
             if let Some(status) = self.child.try_wait()? {
@@ -94,9 +94,7 @@ impl Server {
                     tail(&self.log, 6)
                 );
             }
-            match tokio::time::timeout(Duration::from_secs(5), http::get(self.addr, READY_PATH))
-                .await
-            {
+            match tokio::time::timeout(Duration::from_secs(5), http::get(self.addr, path)).await {
                 Ok(Ok(answer)) if answer.status.is_success() => return Ok(spawned.elapsed()),
                 Ok(Ok(answer)) => last = format!("answered {}", answer.status),
                 Ok(Err(e)) => last = e.to_string(),
@@ -105,7 +103,7 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         anyhow::bail!(
-            "{} did not answer 200 on {READY_PATH} within {READY_TIMEOUT:?} (last: {last})",
+            "{} did not answer 200 on {path} within {READY_TIMEOUT:?} (last: {last})",
             self.label
         )
     }

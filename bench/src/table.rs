@@ -1,5 +1,5 @@
-//! The human-readable report on stdout: context, anything skipped (loudly), the load tables
-//! with ratios, the hold table and the runner's start-up times.
+//! The human-readable report on stdout: context, anything skipped (loudly), then one aligned
+//! table per suite (`Table` does the alignment), ratios under the load rows.
 
 use crate::report::{ColdStart, HoldRow, LoadRow, Outcome, Report};
 use std::fmt::Write as _;
@@ -17,40 +17,55 @@ pub fn render(report: &Report) -> String {
         }
     }
     let s = &report.settings;
+    let load = format!(
+        "wrk --latency, {} s per row after a {} s warm-up, sleep_seconds=0",
+        s.duration_s, s.warmup_s
+    );
     if !report.throughput.is_empty() {
+        let _ = writeln!(out, "\nThroughput and latency ({load})");
+        out.push_str(&load_table(&report.throughput));
+    }
+    if !report.breakdown.is_empty() {
         let _ = writeln!(
             out,
-            "\nThroughput and latency: wrk --latency, {} s per row after a {} s warm-up, \
-             servers started with sleep_seconds=0",
-            s.duration_s, s.warmup_s
+            "\nWhere a /test2 request goes ({load}; cost: this request in trivial requests)"
         );
-        load_table(&mut out, &report.throughput);
+        let mut table = Table::new(&["part", "server", "path", "req/s", "p99 ms", "cost"]);
+        for row in &report.breakdown {
+            let mut cells = vec![row.what.clone(), row.server.clone(), row.path.clone()];
+            cells.extend(outcome_cells(&row.result, 2, |r| {
+                vec![
+                    thousands(r.requests_per_sec),
+                    format!("{:.2}", r.p99_ms),
+                    row.cost_in_trivial_requests
+                        .map_or("-".into(), |c| format!("{c:.2}x")),
+                ]
+            }));
+            table.row(cells);
+        }
+        out.push_str(&table.render());
     }
     if !report.durable.is_empty() {
         let _ = writeln!(
             out,
-            "\nPower-loss durable /test2 (each commit fsynced before its answer; Tornado keeps \
-             its counter in memory, shown for reference)"
+            "\n/test2 committed (runner) or also fsynced before each answer ({load})"
         );
-        load_table(&mut out, &report.durable);
+        out.push_str(&load_table(&report.durable));
     }
     if !report.holds.is_empty() {
         let _ = writeln!(
             out,
             "\nHolding N concurrent /test1 requests, opened at {} connections/s; server RSS \
-             sampled every 100 ms\n\
-             (every second request sleeps; in Tornado every one that arrives while one sleeps. \
-             awake p99: answers that did not sleep;\n \
-             late p99: how far past the sleep the sleeping ones came; peak held: most requests \
-             open at once;\n \
-             CPU: the server's CPU time during the hold)",
+             sampled every 100 ms\n(every second request sleeps; in Tornado every one that \
+             arrives while one sleeps. awake p99: answers that did not sleep; late p99: how far \
+             past the sleep the sleeping ones came)",
             s.hold_connects_per_sec
         );
-        hold_table(&mut out, &report.holds);
+        out.push_str(&hold_table(&report.holds));
     }
     if let Some(cold) = &report.cold_start {
         let _ = writeln!(out, "\nRunner start-up: spawn to first 200 on /test2");
-        cold_start(&mut out, cold);
+        out.push_str(&cold_start(cold));
     }
     out
 }
@@ -62,6 +77,8 @@ fn context(out: &mut String, report: &Report) {
         Some(git) => format!("{}{}", git.commit, if git.dirty { " (dirty)" } else { "" }),
         None => "unknown".into(),
     };
+    let t = &report.tools;
+    let tool = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not available)".into());
     let _ = writeln!(out, "Date:     {}", c.date_utc);
     let _ = writeln!(out, "Command:  {}", c.command);
     let _ = writeln!(out, "Commit:   {git}");
@@ -76,37 +93,31 @@ fn context(out: &mut String, report: &Report) {
         m.loadavg_at_start,
         m.loadavg_at_end.as_deref().unwrap_or("?")
     );
-    let t = &report.tools;
     let _ = writeln!(
         out,
-        "Tools:    {}; tornado {}",
+        "Tools:    {}; tornado {}; {}; {}",
         t.wrk,
-        t.tornado_version.as_deref().unwrap_or("(not available)")
+        tool(&t.tornado_version),
+        tool(&t.wasmtime_version),
+        tool(&t.spin_version)
     );
 }
 
-fn load_table(out: &mut String, rows: &[LoadRow]) {
-    let _ = writeln!(
-        out,
-        "{:<14} {:<34} {:>11} {:>9} {:>9} {:>8}",
-        "row", "server", "req/s", "p50 ms", "p99 ms", "errors"
-    );
+fn load_table(rows: &[LoadRow]) -> String {
+    let mut table = Table::new(&["row", "server", "req/s", "p50 ms", "p99 ms", "errors"]);
     for row in rows {
-        let name = row.name();
         for (i, server) in row.order.iter().enumerate() {
-            let first = if i == 0 { name.as_str() } else { "" };
-            let cells = match &row.results[server] {
-                Outcome::Ok(r) => format!(
-                    "{:>11} {:>9.2} {:>9.2} {:>8}",
+            let name = if i == 0 { row.name() } else { String::new() };
+            let mut cells = vec![name, server.clone()];
+            cells.extend(outcome_cells(&row.results[server], 4, |r| {
+                vec![
                     thousands(r.requests_per_sec),
-                    r.p50_ms,
-                    r.p99_ms,
-                    r.errors()
-                ),
-                Outcome::Failed(e) => format!("FAILED: {}", first_line(e)),
-                Outcome::Skipped(e) => format!("skipped: {}", first_line(e)),
-            };
-            let _ = writeln!(out, "{first:<14} {server:<34} {cells}");
+                    format!("{:.2}", r.p50_ms),
+                    format!("{:.2}", r.p99_ms),
+                    r.errors().to_string(),
+                ]
+            }));
+            table.row(cells);
         }
         if !row.ratios.is_empty() {
             let ratios: Vec<String> = row
@@ -114,15 +125,14 @@ fn load_table(out: &mut String, rows: &[LoadRow]) {
                 .iter()
                 .map(|(pair, ratio)| format!("{pair} {ratio:.2}x"))
                 .collect();
-            let _ = writeln!(out, "{:<14} ratios: {}", "", ratios.join(", "));
+            table.note(format!("ratios: {}", ratios.join(", ")));
         }
     }
+    table.render()
 }
 
-fn hold_table(out: &mut String, rows: &[HoldRow]) {
-    let _ = writeln!(
-        out,
-        "{:<13} {:<8} {:>13} {:>6} {:>6} {:>5} {:>9} {:>8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
+fn hold_table(rows: &[HoldRow]) -> String {
+    let mut table = Table::new(&[
         "N (sleep)",
         "server",
         "answered 200",
@@ -137,95 +147,175 @@ fn hold_table(out: &mut String, rows: &[HoldRow]) {
         "late p99",
         "idle RSS",
         "peak RSS",
-        "VmHWM"
-    );
+        "VmHWM",
+    ]);
     for row in rows {
         let mut notes = Vec::new();
         for (i, server) in row.order.iter().enumerate() {
-            let n = if i == 0 {
-                format!("{} ({}s)", row.requests, row.sleep_s)
-            } else {
-                String::new()
+            let n = match i {
+                0 => format!("{} ({}s)", row.requests, row.sleep_s),
+                _ => String::new(),
             };
-            let cells = match &row.results[server] {
-                Outcome::Ok(r) => {
-                    for (status, count) in &r.non_200 {
-                        notes.push(format!("{server}: {count} x status {status}"));
-                    }
-                    for (reason, count) in &r.failures {
-                        notes.push(format!("{server}: {count} x {reason}"));
-                    }
-                    let overflows = r.listen_overflows.unwrap_or(0);
-                    if overflows > 0 || r.max_connect_ms >= 500.0 {
-                        notes.push(format!(
-                            "{server}: slowest connect {:.0} ms; {overflows} accept-queue \
-                             overflows (dropped SYNs, retried by the client's kernel after ~1 s)",
-                            r.max_connect_ms
-                        ));
-                    }
-                    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}ms"));
-                    format!(
-                        "{:>13} {:>6} {:>6} {:>5} {:>9} {:>7.1}s {:>6.1}s {:>6} {:>9} {:>9} {:>5.1} MiB {:>5.1} MiB {:>5.1} MiB",
-                        format!("{}/{}", r.answered_200, r.requests),
-                        r.slept,
-                        r.failed + r.non_200.values().sum::<usize>(),
-                        r.duplicate_values,
-                        r.peak_outstanding,
-                        r.all_sent_s,
-                        r.finished_s,
-                        r.cpu_s.map_or("-".into(), |s| format!("{s:.1}s")),
-                        ms(r.awake_p99_ms),
-                        ms(r.slept_p99_over_ms),
-                        r.idle_rss_mib,
-                        r.peak_rss_mib,
-                        r.hwm_mib
-                    )
+            let mut cells = vec![n, server.clone()];
+            cells.extend(outcome_cells(&row.results[server], 13, |r| {
+                notes.extend(
+                    r.non_200
+                        .iter()
+                        .map(|(s, n)| format!("{server}: {n} x status {s}")),
+                );
+                notes.extend(
+                    r.failures
+                        .iter()
+                        .map(|(why, n)| format!("{server}: {n} x {why}")),
+                );
+                let overflows = r.listen_overflows.unwrap_or(0);
+                if overflows > 0 || r.max_connect_ms >= 500.0 {
+                    notes.push(format!(
+                        "{server}: slowest connect {:.0} ms; {overflows} accept-queue overflows \
+                         (dropped SYNs, retried by the client's kernel after ~1 s)",
+                        r.max_connect_ms
+                    ));
                 }
-                Outcome::Failed(e) => format!("FAILED: {}", first_line(e)),
-                Outcome::Skipped(e) => format!("skipped: {}", first_line(e)),
-            };
-            let _ = writeln!(out, "{n:<13} {server:<8} {cells}");
+                let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}ms"));
+                let mib = |v: f64| format!("{v:.1} MiB");
+                vec![
+                    format!("{}/{}", r.answered_200, r.requests),
+                    r.slept.to_string(),
+                    (r.failed + r.non_200.values().sum::<usize>()).to_string(),
+                    r.duplicate_values.to_string(),
+                    r.peak_outstanding.to_string(),
+                    format!("{:.1}s", r.all_sent_s),
+                    format!("{:.1}s", r.finished_s),
+                    r.cpu_s.map_or("-".into(), |s| format!("{s:.1}s")),
+                    ms(r.awake_p99_ms),
+                    ms(r.slept_p99_over_ms),
+                    mib(r.idle_rss_mib),
+                    mib(r.peak_rss_mib),
+                    mib(r.hwm_mib),
+                ]
+            }));
+            table.row(cells);
         }
         for note in notes {
-            let _ = writeln!(out, "{:<13} ! {note}", "");
+            table.note(format!("! {note}"));
         }
     }
+    table.render()
 }
 
-fn cold_start(out: &mut String, cold: &ColdStart) {
-    let show = |outcome: &Outcome<f64>| match outcome {
-        Outcome::Ok(ms) => format!("{} ms", thousands(*ms)),
-        Outcome::Failed(e) => format!("FAILED: {}", first_line(e)),
-        Outcome::Skipped(e) => format!("skipped: {e}"),
+fn cold_start(cold: &ColdStart) -> String {
+    let show = |outcome: &Outcome<f64>| {
+        outcome_cells(outcome, 1, |ms| vec![format!("{} ms", thousands(*ms))]).remove(0)
     };
-    let _ = writeln!(
-        out,
-        "  {:<36} {}",
-        "--no-cache (compile, store nothing)",
-        show(&cold.no_cache_ms)
-    );
-    let _ = writeln!(
-        out,
-        "  {:<36} {}",
-        "--cache-dir, empty directory",
-        show(&cold.cache_empty_ms)
-    );
     let samples: Vec<String> = cold
         .cache_warm_samples_ms
         .iter()
         .map(|ms| format!("{ms:.0}"))
         .collect();
-    let _ = writeln!(
-        out,
-        "  {:<36} {}{}",
+    let mut table = Table::new(&["start", "spawn to first 200", "samples (ms)"]);
+    table.row(vec![
+        "--no-cache (compile, store nothing)".into(),
+        show(&cold.no_cache_ms),
+        String::new(),
+    ]);
+    table.row(vec![
+        "--cache-dir, empty directory".into(),
+        show(&cold.cache_empty_ms),
+        String::new(),
+    ]);
+    table.row(vec![
         format!("--cache-dir, warm (median of {})", cold.warm_starts),
         show(&cold.cache_warm_median_ms),
-        if samples.is_empty() {
-            String::new()
-        } else {
-            format!("  (samples: {} ms)", samples.join(", "))
+        samples.join(", "),
+    ]);
+    table.render()
+}
+
+/// The cells of a measured outcome, or one cell saying why there is none (then `width - 1`
+/// empty cells, so the table keeps its shape).
+fn outcome_cells<T>(
+    outcome: &Outcome<T>,
+    width: usize,
+    cells: impl FnOnce(&T) -> Vec<String>,
+) -> Vec<String> {
+    let reason = match outcome {
+        Outcome::Ok(value) => return cells(value),
+        Outcome::Failed(e) => format!("FAILED: {}", first_line(e)),
+        Outcome::Skipped(e) => format!("skipped: {}", first_line(e)),
+    };
+    std::iter::once(reason)
+        .chain(std::iter::repeat_n(String::new(), width.saturating_sub(1)))
+        .collect()
+}
+
+/// Rows of cells under a header, each column as wide as its widest cell (text left, numbers
+/// right); notes are lines of their own under the row before them.
+struct Table {
+    header: Vec<String>,
+    lines: Vec<Line>,
+}
+
+enum Line {
+    Row(Vec<String>),
+    Note(String),
+}
+
+impl Table {
+    fn new(header: &[&str]) -> Self {
+        Self {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            lines: Vec::new(),
         }
-    );
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.lines.push(Line::Row(cells));
+    }
+
+    fn note(&mut self, note: String) {
+        self.lines.push(Line::Note(note));
+    }
+
+    fn render(&self) -> String {
+        let rows = || {
+            self.lines.iter().filter_map(|line| match line {
+                Line::Row(cells) => Some(cells),
+                Line::Note(_) => None,
+            })
+        };
+        let mut widths: Vec<usize> = self.header.iter().map(String::len).collect();
+        for cells in rows() {
+            for (i, cell) in cells.iter().enumerate() {
+                // A reason (FAILED/skipped) may run past its column.
+                if !cell.starts_with("FAILED") && !cell.starts_with("skipped") && i < widths.len() {
+                    widths[i] = widths[i].max(cell.chars().count());
+                }
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut text = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let width = widths.get(i).copied().unwrap_or(0);
+                let numeric = cell.starts_with(|c: char| c.is_ascii_digit() || c == '-');
+                if numeric && i >= 2 {
+                    let _ = write!(text, "{cell:>width$}  ");
+                } else {
+                    let _ = write!(text, "{cell:<width$}  ");
+                }
+            }
+            text.trim_end().to_string() + "\n"
+        };
+        let mut out = line(&self.header);
+        for entry in &self.lines {
+            match entry {
+                Line::Row(cells) => out.push_str(&line(cells)),
+                Line::Note(note) => {
+                    let _ = writeln!(out, "{:indent$}{note}", "", indent = widths[0] + 2);
+                }
+            }
+        }
+        out
+    }
 }
 
 fn first_line(text: &str) -> &str {
@@ -253,11 +343,32 @@ fn thousands(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn thousands() {
-        assert_eq!(super::thousands(0.4), "0");
-        assert_eq!(super::thousands(999.0), "999");
-        assert_eq!(super::thousands(12345.6), "12,346");
-        assert_eq!(super::thousands(1234567.0), "1,234,567");
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0.4), "0");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(12345.6), "12,346");
+        assert_eq!(thousands(1234567.0), "1,234,567");
+    }
+
+    #[test]
+    fn tables_align_columns_and_keep_their_shape_when_a_row_failed() {
+        let mut table = Table::new(&["row", "server", "req/s"]);
+        table.row(vec!["/a".into(), "runner".into(), "12,345".into()]);
+        table.row(vec!["".into(), "tornado".into(), "7".into()]);
+        table.note("ratios: runner/tornado 1.00x".into());
+        let skipped: Outcome<f64> = Outcome::Skipped("no Spin".into());
+        let mut cells = vec!["".into(), "spin".into()];
+        cells.extend(outcome_cells(&skipped, 1, |_| vec![]));
+        table.row(cells);
+        let text = table.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "row  server   req/s");
+        assert_eq!(lines[1], "/a   runner   12,345");
+        assert_eq!(lines[2], "     tornado       7");
+        assert_eq!(lines[3], "     ratios: runner/tornado 1.00x");
+        assert_eq!(lines[4], "     spin     skipped: no Spin");
     }
 }

@@ -24,6 +24,7 @@
 mod allowed_hosts;
 mod app;
 mod build_step;
+mod complete_body;
 mod component;
 mod config_error;
 mod cron;

@@ -65,8 +65,8 @@ struct AppArgs {
     /// Set an application variable (repeatable): --variable name=value.
     #[arg(long = "variable", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     variables: Vec<(String, String)>,
-    /// Directory for the app's state (default: .spin beside the manifest).
-    #[arg(long)]
+    /// Directory for the app's state (default: .spin beside the manifest; "": in memory).
+    #[arg(long, value_parser = any_path)]
     state_dir: Option<PathBuf>,
     /// Spin runtime config file (where key-value stores live, e.g. Redis).
     #[arg(long, env = "SPIN_RUNTIME_CONFIG_FILE")]
@@ -158,6 +158,11 @@ impl std::fmt::Display for DurationArg {
             _ => write!(f, "{}ms", self.0.as_millis()),
         }
     }
+}
+
+/// A path, the empty one included (clap's own path parser refuses it).
+fn any_path(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
 }
 
 fn at_least_one(text: &str) -> Result<usize, String> {

@@ -3,6 +3,7 @@
 //! the whole exchange, body included. Guest failures become a plain `500`; the reason is in
 //! the runner's log, named by component.
 
+use crate::complete_body::{Collected, collect_if_done};
 use crate::instances::Components;
 use crate::limits::Limits;
 use crate::manifest::HttpRoute;
@@ -85,13 +86,30 @@ impl Router {
                 return too_large(self.limits.max_request_body);
             }
         };
-        match result {
-            Ok(response) => response.map(|body| {
-                let body = body.map_err(|e| std::io::Error::other(format!("{e:#}")));
+        let Ok(response) = result else {
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n");
+        };
+        let (mut parts, body) = response.into_parts();
+        let body = body.map_err(|e| std::io::Error::other(format!("{e:#}")));
+        let body = match collect_if_done(body).await {
+            Collected::Done(whole)
+                if !parts.headers.contains_key(http::header::TRANSFER_ENCODING) =>
+            {
+                parts
+                    .headers
+                    .insert(http::header::CONTENT_LENGTH, HeaderValue::from(whole.len()));
+                Full::new(whole)
+                    .map_err(|e: Infallible| match e {})
+                    .boxed_unsync()
+            }
+            Collected::Done(whole) => Full::new(whole)
+                .map_err(|e: Infallible| match e {})
+                .boxed_unsync(),
+            Collected::Streaming(body) => {
                 crate::response_body::with_deadline(body, deadline).boxed_unsync()
-            }),
-            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n"),
-        }
+            }
+        };
+        Response::from_parts(parts, body)
     }
 }
 

@@ -1,9 +1,10 @@
 //! Throughput and latency with wrk: each server started fresh with `sleep_seconds=0`, warmed
-//! up, then loaded row by row. Two tables: the default configurations at several connection
-//! counts, and the power-loss-durable configurations at one.
+//! up, then loaded row by row. Two tables: the default configurations (and Spin, when `SPIN`
+//! names it) at several connection counts, and the runner's two durabilities beside the
+//! native server's at the same counts (what power-loss durability costs).
 
 use crate::cli::Plan;
-use crate::contenders::{Contender, Launcher, NATIVE, RUNNER, TORNADO};
+use crate::contenders::{Contender, Launcher, NATIVE, RUNNER, SPIN, TORNADO};
 use crate::report::{LoadRow, Outcome};
 use crate::server::Server;
 use crate::wrk;
@@ -28,13 +29,18 @@ pub async fn throughput(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> 
         path: "/test1",
         connections: plan.mid_connections,
     });
-    let contenders = [TORNADO, NATIVE, RUNNER];
-    let pairs = [(RUNNER, TORNADO), (RUNNER, NATIVE)];
+    let contenders = [TORNADO, NATIVE, RUNNER, SPIN];
+    let pairs = [(RUNNER, TORNADO), (RUNNER, NATIVE), (RUNNER, SPIN)];
     measure(launcher, wrk, plan, "load", &contenders, &cases, &pairs).await
 }
 
-/// /test2 with every commit on disk before its answer (Tornado, in memory, for reference).
+/// /test2 with each write committed (the runner's default) or also on disk (fsync) before
+/// its answer, at every connection count: grouped fsyncs cost little under concurrency, but
+/// a lone client waits for every one.
 pub async fn durable(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec<LoadRow> {
+    let runner_fsync = Contender::Runner {
+        durability_fsync: true,
+    };
     let native_fsync = Contender::Native {
         fsync: true,
         group_commit: false,
@@ -43,24 +49,21 @@ pub async fn durable(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec
         fsync: true,
         group_commit: true,
     };
-    let runner_fsync = Contender::Runner {
-        durability_fsync: true,
-    };
     let contenders = [
-        TORNADO,
+        RUNNER,
+        runner_fsync.clone(),
         native_fsync.clone(),
         native_group.clone(),
-        runner_fsync.clone(),
     ];
-    let pairs = [
-        (runner_fsync.clone(), TORNADO),
-        (runner_fsync.clone(), native_fsync),
-        (runner_fsync, native_group),
-    ];
-    let cases = [Case {
-        path: "/test2",
-        connections: plan.mid_connections,
-    }];
+    let pairs = [(runner_fsync, RUNNER), (native_group, native_fsync)];
+    let cases: Vec<Case> = plan
+        .test2_connections
+        .iter()
+        .map(|&connections| Case {
+            path: "/test2",
+            connections,
+        })
+        .collect();
     measure(launcher, wrk, plan, "durable", &contenders, &cases, &pairs).await
 }
 

@@ -8,6 +8,9 @@ wasmtime::component::bindgen!({
     path: "wit",
     world: "runner:host/spin-imports",
     imports: {
+        // Opening a bucket and dropping one touch no backend: plain calls, no async machinery.
+        "wasi:keyvalue/store.open": trappable,
+        "wasi:keyvalue/store.[drop]bucket": trappable,
         "wasi:keyvalue/store": async | trappable,
         "wasi:keyvalue/atomics": async | trappable,
         "wasi:keyvalue/batch": async | trappable,

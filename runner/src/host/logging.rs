@@ -2,11 +2,13 @@
 //! each line prefixed with the component id (`[test2] 42`), so interleaved output from many
 //! concurrent requests stays readable.
 
+use bytes::Bytes;
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 #[derive(Clone, Copy)]
 pub enum Output {
@@ -68,6 +70,32 @@ impl wasmtime_wasi::cli::StdoutStream for GuestLog {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
         Box::new(self.clone())
     }
+
+    /// Written directly, without wasmtime's default adapter (a task and a channel per stream):
+    /// a write never blocks for long, so it is done on the spot.
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for GuestLog {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.write_bytes(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(1024 * 1024)
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for GuestLog {
+    async fn ready(&mut self) {}
 }
 
 impl AsyncWrite for GuestLog {

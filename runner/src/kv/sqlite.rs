@@ -24,8 +24,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
-/// Where Spin (and so this runner) keeps the default store: `<state-dir>/sqlite_key_value.db`.
+/// The path that names a database kept in memory, for this process only.
+pub const IN_MEMORY: &str = ":memory:";
+
+/// Where Spin (and so this runner) keeps the default store: `<state-dir>/sqlite_key_value.db`;
+/// with no state directory (`--state-dir ""`, as in Spin), in memory.
 pub fn default_path(state_dir: &Path) -> std::path::PathBuf {
+    if state_dir.as_os_str().is_empty() {
+        return IN_MEMORY.into();
+    }
     state_dir.join("sqlite_key_value.db")
 }
 
@@ -84,14 +91,21 @@ enum Access {
 
 impl Database {
     pub fn open(path: &Path, durability: Durability) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent() {
+        let in_memory = path == Path::new(IN_MEMORY);
+        if let Some(dir) = path.parent().filter(|_| !in_memory) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("creating state directory {}: {e}", dir.display()))?;
         }
-        let connection = Connection::open(path)
-            .map_err(|e| anyhow::anyhow!("opening key-value database {}: {e}", path.display()))?;
+        let connection = if in_memory {
+            Connection::open_in_memory()
+        } else {
+            Connection::open(path)
+        }
+        .map_err(|e| anyhow::anyhow!("opening key-value database {}: {e}", path.display()))?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
+        if !in_memory {
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+        }
         let synchronous = match durability {
             Durability::Commit => "NORMAL",
             Durability::Fsync => "FULL",
@@ -134,33 +148,66 @@ impl Database {
         }
     }
 
-    /// Runs `job` in a transaction and answers once it is committed. A job writes with at most
-    /// one statement, so a job that fails leaves nothing half-done in a group.
-    async fn run<T: Send + 'static>(
+    /// Runs `job`, a single statement, and answers once it is committed (on its own, or with
+    /// its group).
+    async fn run_statement<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<KvResult<T>> + Send + 'static,
     ) -> KvResult<T> {
         match &self.access {
-            Access::Direct(connection) => run_direct(connection, job),
+            Access::Direct(connection) => run_direct(connection, Shape::Statement, job),
+            Access::Grouped(calls) => run_grouped(calls, job).await,
+        }
+    }
+
+    /// Runs `job` (which reads, then writes with at most one statement, so a job that fails
+    /// leaves nothing half-done in a group) in a transaction; answers once it is committed.
+    async fn run_transaction<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<KvResult<T>> + Send + 'static,
+    ) -> KvResult<T> {
+        match &self.access {
+            Access::Direct(connection) => run_direct(connection, Shape::Transaction, job),
             Access::Grouped(calls) => run_grouped(calls, job).await,
         }
     }
 }
 
+/// Whether a job needs a transaction of its own: a single statement is one already (SQLite's
+/// autocommit), without the cost of parsing and running `BEGIN` and `COMMIT`.
+enum Shape {
+    Statement,
+    Transaction,
+}
+
 fn run_direct<T>(
     connection: &Mutex<Connection>,
+    shape: Shape,
     job: impl FnOnce(&Connection) -> rusqlite::Result<KvResult<T>>,
 ) -> KvResult<T> {
     let sqlite = |e: rusqlite::Error| KvError::Other(format!("sqlite: {e}"));
-    let mut connection = connection
+    let connection = connection
         .lock()
         .map_err(|_| KvError::Other("key-value database lock poisoned".into()))?;
-    let transaction = connection
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(sqlite)?;
-    let result = job(&transaction).map_err(sqlite)?;
-    transaction.commit().map_err(sqlite)?;
-    result
+    if let Shape::Statement = shape {
+        return job(&connection).map_err(sqlite)?;
+    }
+    // BEGIN and COMMIT as cached statements: parsed once, not at every call.
+    let run = |sql: &str| connection.prepare_cached(sql)?.execute([]).map(drop);
+    run("BEGIN IMMEDIATE").map_err(sqlite)?;
+    match job(&connection) {
+        Ok(result) => {
+            if let Err(e) = run("COMMIT") {
+                let _ = run("ROLLBACK");
+                return Err(sqlite(e));
+            }
+            result
+        }
+        Err(e) => {
+            let _ = run("ROLLBACK");
+            Err(sqlite(e))
+        }
+    }
 }
 
 async fn run_grouped<T: Send + 'static>(
@@ -244,20 +291,19 @@ fn read(c: &Connection, label: &str, key: &str) -> rusqlite::Result<Option<Vec<u
 }
 const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
     ON CONFLICT (store, key) DO UPDATE SET value = excluded.value";
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         let (label, key) = (self.label.clone(), key.to_string());
         self.database
-            .run(move |c| Ok(Ok(read(c, &label, &key)?)))
+            .run_statement(move |c| Ok(Ok(read(c, &label, &key)?)))
             .await
     }
 
     async fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
         let (label, key, value) = (self.label.clone(), key.to_string(), value.to_vec());
         self.database
-            .run(move |c| {
+            .run_statement(move |c| {
                 c.prepare_cached(UPSERT)?
                     .execute(params![label, key, value])?;
                 Ok(Ok(()))
@@ -268,7 +314,7 @@ impl Store for SqliteStore {
     async fn delete(&self, key: &str) -> KvResult<()> {
         let (label, key) = (self.label.clone(), key.to_string());
         self.database
-            .run(move |c| {
+            .run_statement(move |c| {
                 c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                     .execute(params![label, key])?;
                 Ok(Ok(()))
@@ -283,7 +329,7 @@ impl Store for SqliteStore {
     async fn get_keys(&self) -> KvResult<Vec<String>> {
         let label = self.label.clone();
         self.database
-            .run(move |c| {
+            .run_statement(move |c| {
                 let mut statement = c.prepare_cached(
                     "SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key",
                 )?;
@@ -298,7 +344,7 @@ impl Store for SqliteStore {
     async fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
         let (label, key) = (self.label.clone(), key.to_string());
         self.database
-            .run(move |c| {
+            .run_transaction(move |c| {
                 let current = match read(c, &label, &key)?
                     .map(|bytes| decode_counter(&key, &bytes))
                     .transpose()
@@ -330,7 +376,7 @@ impl Store for SqliteStore {
         let (label, key) = (self.label.clone(), key.to_string());
         let (expected, new) = (expected.map(<[u8]>::to_vec), new.to_vec());
         self.database
-            .run(move |c| {
+            .run_transaction(move |c| {
                 if read(c, &label, &key)? != expected {
                     return Ok(Ok(false));
                 }
@@ -352,7 +398,7 @@ impl Store for SqliteStore {
         let now = unix_millis();
         let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         self.database
-            .run(move |c| {
+            .run_transaction(move |c| {
                 let current: Option<(i64, Option<String>, i64)> = c
                     .prepare_cached(
                         "SELECT last_tick, owner, lease_until_ms FROM runner_cron_claims
@@ -385,7 +431,7 @@ impl Store for SqliteStore {
     async fn release_tick(&self, job: &str, owner: &str) -> KvResult<()> {
         let (label, job, owner) = (self.label.clone(), job.to_string(), owner.to_string());
         self.database
-            .run(move |c| {
+            .run_transaction(move |c| {
                 c.prepare_cached(
                     "UPDATE runner_cron_claims SET owner = NULL, lease_until_ms = 0
                      WHERE store = ?1 AND job = ?2 AND owner = ?3",
@@ -424,7 +470,20 @@ mod tests {
                 42i64.to_le_bytes()
             );
             store.set("text", b"hi").await.unwrap();
-            assert!(store.increment("text", 1).await.is_err());
+            let refused = store.increment("text", 1).await.unwrap_err().to_string();
+            assert!(
+                refused.contains("`text`") && refused.contains("not an 8-byte counter"),
+                "{refused}"
+            );
+            assert_eq!(
+                store.get("text").await.unwrap().unwrap(),
+                b"hi",
+                "left as it was"
+            );
+            store.increment("big", i64::MAX).await.unwrap();
+            let refused = store.increment("big", 1).await.unwrap_err().to_string();
+            assert!(refused.contains("`big` would overflow"), "{refused}");
+            store.delete("big").await.unwrap();
         }
         let store = Database::open(&path, Durability::Commit)
             .unwrap()
@@ -441,6 +500,18 @@ mod tests {
                 .is_none()
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn with_no_state_directory_the_store_lives_in_memory() {
+        let path = default_path(Path::new(""));
+        assert_eq!(path, Path::new(IN_MEMORY));
+        let database = Database::open(&path, Durability::Commit).unwrap();
+        let (a, b) = (database.store("default"), database.store("other"));
+        assert_eq!(a.increment("n", 2).await.unwrap(), 2);
+        assert_eq!(a.increment("n", 1).await.unwrap(), 3);
+        assert!(b.get("n").await.unwrap().is_none());
+        assert!(!Path::new(IN_MEMORY).exists(), "no file named {IN_MEMORY}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ impl From<KvError> for wasi_store::Error {
 }
 
 impl wasi_store::Host for KeyValueView<'_> {
-    async fn open(&mut self, identifier: String) -> Result<Resource<OpenStore>, KvFailure> {
+    fn open(&mut self, identifier: String) -> Result<Resource<OpenStore>, KvFailure> {
         KeyValueView::open(self, &identifier)
     }
 
@@ -68,7 +68,7 @@ impl wasi_store::HostBucket for KeyValueView<'_> {
         Ok(wasi_store::KeyResponse { keys, cursor: None })
     }
 
-    async fn drop(&mut self, handle: Resource<OpenStore>) -> wasmtime::Result<()> {
+    fn drop(&mut self, handle: Resource<OpenStore>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
         Ok(())
     }

@@ -1,0 +1,105 @@
+//! End-to-end test app: a Spin HTTP component written with the Rust spin-sdk 5.2.0
+//! (`#[http_component]`, built for wasm32-wasip1 like Spin 3's `http-rust` template).
+//! The JS and Python apps next to this one answer the same paths with the same bodies.
+
+use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http_component;
+use spin_sdk::key_value::Store;
+use spin_sdk::sqlite::{Connection, Value};
+use spin_sdk::variables;
+
+const SDK: &str = "rust-sdk5";
+const DENIED_URL: &str = "http://denied.example.invalid/";
+
+#[http_component]
+async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
+    let (status, body) = match req.path() {
+        "/" => (200, format!("hello from {SDK}")),
+        "/kv" => (200, count_hit()?),
+        "/variable" => (200, variables::get("greeting")?),
+        "/outbound" => outbound().await?,
+        "/denied-host" => (200, denied_host().await),
+        "/denied-store" => (200, denied_store()),
+        "/sqlite" => (200, sqlite()?),
+        "/headers" => (200, spin_headers(&req)),
+        _ => (404, "not found".to_string()),
+    };
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(body)
+        .build())
+}
+
+/// Reads `hits` from the `default` store (decimal text, absent = 0) and writes back hits+1.
+fn count_hit() -> anyhow::Result<String> {
+    let store = Store::open("default")?;
+    let hits: u64 = match store.get("hits")? {
+        Some(raw) => std::str::from_utf8(&raw)?.trim().parse()?,
+        None => 0,
+    };
+    let hits = hits + 1;
+    store.set("hits", hits.to_string().as_bytes())?;
+    Ok(format!("hits={hits}"))
+}
+
+/// GETs the URL in the `upstream_url` variable; 502 when the request itself fails.
+async fn outbound() -> anyhow::Result<(u16, String)> {
+    let url = variables::get("upstream_url")?;
+    let request = Request::builder().method(Method::Get).uri(url).build();
+    Ok(match spin_sdk::http::send::<_, Response>(request).await {
+        Ok(resp) => {
+            let body = String::from_utf8_lossy(resp.body()).into_owned();
+            (200, format!("upstream {} {body}", resp.status()))
+        }
+        Err(e) => (502, format!("upstream error: {e}")),
+    })
+}
+
+/// A host the manifest does not allow: reports what the SDK said.
+async fn denied_host() -> String {
+    let request = Request::builder().method(Method::Get).uri(DENIED_URL).build();
+    match spin_sdk::http::send::<_, Response>(request).await {
+        Ok(_) => "not denied".to_string(),
+        Err(e) => format!("denied: {e}"),
+    }
+}
+
+/// A store the manifest does not grant.
+fn denied_store() -> String {
+    match Store::open("forbidden") {
+        Ok(_) => "not denied".to_string(),
+        Err(e) => format!("denied: {e}"),
+    }
+}
+
+fn sqlite() -> anyhow::Result<String> {
+    let db = Connection::open("default")?;
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY AUTOINCREMENT, note TEXT)",
+        &[],
+    )?;
+    db.execute(
+        "INSERT INTO visits (note) VALUES (?)",
+        &[Value::Text("visit".to_string())],
+    )?;
+    let result = db.execute("SELECT COUNT(*) AS n, MAX(note) AS last FROM visits", &[])?;
+    let row = result
+        .rows()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("SELECT returned no row"))?;
+    let n: i64 = row.get("n").ok_or_else(|| anyhow::anyhow!("no integer column n"))?;
+    let last: &str = row.get("last").unwrap_or("");
+    Ok(format!("rows={n} last={last}"))
+}
+
+/// The Spin request headers the host sent, one per line (empty when absent).
+fn spin_headers(req: &Request) -> String {
+    ["spin-full-url", "spin-path-info", "spin-matched-route"]
+        .iter()
+        .map(|name| {
+            let value = req.header(name).and_then(|v| v.as_str()).unwrap_or("");
+            format!("{name}: {value}\n")
+        })
+        .collect()
+}
