@@ -156,3 +156,139 @@ fn a_cron_trigger_naming_a_component_that_is_not_a_job() {
         "{stderr}"
     );
 }
+
+/// Runs `runner up` on `manifest` (in `dir`); returns its exit success and stderr.
+fn runner_up_on(dir: &std::path::Path, manifest: &str) -> (bool, String) {
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["up", "--listen", "127.0.0.1:0", "-f"])
+        .arg(&path)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runner starts");
+    let output = wait_a_minute(output);
+    (output.0, output.1)
+}
+
+fn wait_a_minute(mut child: std::process::Child) -> (bool, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("runner up kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    (status.success(), stderr)
+}
+
+fn one_component_app(source: &std::path::Path, extra: &str) -> String {
+    format!(
+        "spin_manifest_version = 2\n[application]\nname = \"x\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"x\"\n\
+         [component.x]\nsource = \"{}\"\n{extra}\n",
+        source.display()
+    )
+}
+
+#[test]
+fn a_component_importing_a_capability_not_hosted_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("llm.wasm");
+    let component = wat::parse_str(
+        r#"(component
+             (import "fermyon:spin/llm@2.0.0" (instance
+               (export "infer" (func (param "prompt" string) (result string))))))"#,
+    )
+    .unwrap();
+    std::fs::write(&source, component).unwrap();
+    let (ok, stderr) = runner_up_on(dir.path(), &one_component_app(&source, ""));
+    assert!(!ok);
+    assert!(
+        stderr.contains("component.x: imports fermyon:spin/llm@2.0.0 (Serverless AI), which this runner does not host; use spin up"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn modules_that_are_not_http_components_are_refused_by_what_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("command.wasm");
+    std::fs::write(
+        &source,
+        wat::parse_str(r#"(module (func (export "_start")))"#).unwrap(),
+    )
+    .unwrap();
+    let (ok, stderr) = runner_up_on(dir.path(), &one_component_app(&source, ""));
+    assert!(!ok);
+    assert!(
+        stderr.contains("component.x.source: ") && stderr.contains("wagi"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn spin_features_not_hosted_are_refused_by_name_and_hosted_ones_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("x.wasm");
+    // An empty component: it gets as far as its exports, after the manifest was accepted.
+    std::fs::write(&source, wat::parse_str("(component)").unwrap()).unwrap();
+    let app = |extra: &str| runner_up_on(dir.path(), &one_component_app(&source, extra));
+
+    let (_, stderr) = app("files = [\"static/**\"]");
+    assert!(
+        stderr.contains("component.x.files: not supported"),
+        "{stderr}"
+    );
+    let (_, stderr) = app("dependencies = { \"a:b/c\" = \"1.0.0\" }");
+    assert!(
+        stderr.contains("component.x.dependencies: not supported"),
+        "{stderr}"
+    );
+    let (_, stderr) = app("sqlite_databases = [\"reports\"]");
+    assert!(
+        stderr.contains("component.x.sqlite_databases[0]: no SQLite database `reports`"),
+        "{stderr}"
+    );
+    // Accepted: the default database, exclude_files (it only narrows `files`); the empty
+    // component is then refused for what it lacks, not for its manifest.
+    let (ok, stderr) =
+        app("sqlite_databases = [\"default\"]\nexclude_files = [\"**/node_modules\"]");
+    assert!(!ok);
+    assert!(
+        stderr.contains("does not export an HTTP handler"),
+        "{stderr}"
+    );
+    assert!(
+        dir.path().join("state/sqlite_db.db").is_file(),
+        "Spin's default database file"
+    );
+
+    let manifest = one_component_app(&source, "").replace(
+        "component = \"x\"\n",
+        "component = \"x\"\nexecutor = { type = \"wagi\" }\n",
+    );
+    let (_, stderr) = runner_up_on(dir.path(), &manifest);
+    assert!(
+        stderr.contains("trigger.http[0].executor: the `wagi` executor"),
+        "{stderr}"
+    );
+    let manifest = one_component_app(&source, "").replace(
+        "component = \"x\"\n",
+        "component = \"x\"\nexecutor = { type = \"spin\" }\n",
+    );
+    let (_, stderr) = runner_up_on(dir.path(), &manifest);
+    assert!(
+        stderr.contains("does not export an HTTP handler"),
+        "{stderr}"
+    );
+}

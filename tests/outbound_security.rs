@@ -147,3 +147,81 @@ async fn scheme_port_and_wildcard_rules_are_checked_before_connecting() {
         "a refused request connected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ip_range_allows_ip_literals_in_it_and_nothing_else() {
+    let (port, hits) = counting_listener(ok_answer("in range")).await;
+    let (other_port, other_hits) = counting_listener(ok_answer("other port")).await;
+    let app = hostile_allowing(&format!("*://127.0.0.0/24:{port}")).await;
+    let client = client();
+
+    let inside = get(
+        &client,
+        &fetch_url(&app, &format!("http://127.0.0.1:{port}/")),
+    )
+    .await;
+    assert_eq!((inside.status, inside.text().as_str()), (200, "in range"));
+    // Same port, a name instead of an IP literal: a range never matches a name.
+    let by_name = get(
+        &client,
+        &fetch_url(&app, &format!("http://localhost:{port}/")),
+    )
+    .await;
+    assert_eq!(by_name.status, 502, "{}", by_name.text());
+    let elsewhere = get(
+        &client,
+        &fetch_url(&app, &format!("http://127.0.0.1:{other_port}/")),
+    )
+    .await;
+    assert_eq!(elsewhere.status, 502, "{}", elsewhere.text());
+    assert!(
+        elsewhere.text().contains("HttpRequestDenied"),
+        "{}",
+        elsewhere.text()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "only the request in range connected"
+    );
+    assert_eq!(other_hits.load(Ordering::SeqCst), 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guests_own_tcp_connections_follow_the_same_entries() {
+    let (port, hits) = counting_listener("pong".into()).await;
+    let (other_port, other_hits) = counting_listener("pong".into()).await;
+    let tcp =
+        |app: &support::TestApp, port: u16| format!("{}/tcp?addr=127.0.0.1%3A{port}", app.url);
+    let client = client();
+
+    // `tcp://` (or `*://`) entries allow a socket to exactly that address and port.
+    let app = hostile_allowing(&format!("tcp://127.0.0.1:{port}")).await;
+    let allowed = get(&client, &tcp(&app, port)).await;
+    assert_eq!((allowed.status, allowed.text().as_str()), (200, "pong"));
+    let refused = get(&client, &tcp(&app, other_port)).await;
+    assert_eq!(refused.status, 502, "{}", refused.text());
+    app.stop().await;
+
+    // An `http://` entry is for HTTP requests only: no raw socket to the same address.
+    let app = hostile_allowing(&format!("http://127.0.0.1:{port}")).await;
+    let refused = get(&client, &tcp(&app, port)).await;
+    assert_eq!(refused.status, 502, "{}", refused.text());
+    app.stop().await;
+
+    // A range works for sockets as for HTTP.
+    let app = hostile_allowing(&format!("*://127.0.0.0/24:{other_port}")).await;
+    let ranged = get(&client, &tcp(&app, other_port)).await;
+    assert_eq!((ranged.status, ranged.text().as_str()), (200, "pong"));
+    app.stop().await;
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "refused sockets never connected"
+    );
+    assert_eq!(other_hits.load(Ordering::SeqCst), 1);
+}

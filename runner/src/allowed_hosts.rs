@@ -1,9 +1,15 @@
 //! `allowed_outbound_hosts` entries in Spin's syntax, and the check an outbound URL must pass.
 //!
 //! An entry is `scheme://host[:port]`: the scheme is a name or `*`; the host is a name, an IP,
+//! an IP range in CIDR form (`127.0.0.0/24`, matching IP-literal hosts only, never a name),
 //! `*`, or `*.suffix` (any subdomain of suffix); the port is a number, a range `a..b`
 //! (end exclusive, as in Spin), or `*`, and defaults to the scheme's (80 for http, 443 for
-//! https). `insecure:allow-all` allows everything.
+//! https, and Spin's defaults for postgres, mysql, redis and mqtt). `insecure:allow-all`
+//! allows everything.
+//!
+//! The same entries govern guests' own sockets (`wasi:sockets`), as in Spin: a TCP connection
+//! to `ip:port` is allowed by an entry with scheme `tcp` or `*` whose host is that IP, a range
+//! holding it, or `*`; UDP likewise with `udp`. Binding a TCP port (serving) is never allowed.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum SchemeRule {
@@ -16,6 +22,7 @@ enum HostRule {
     Any,
     Exact(String),
     SubdomainOf(String),
+    Range(ipnet::IpNet),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +42,10 @@ fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
         "https" => Some(443),
+        "postgres" => Some(5432),
+        "mysql" => Some(3306),
+        "redis" => Some(6379),
+        "mqtt" => Some(1883),
         _ => None,
     }
 }
@@ -51,12 +62,13 @@ impl AllowedHost {
         let (scheme, rest) = entry.split_once("://").ok_or_else(|| {
             format!("`{entry}` must look like scheme://host[:port], e.g. https://example.com")
         })?;
-        if rest.contains('/') && !rest.ends_with('/') || rest.trim_end_matches('/').contains('/') {
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (range, rest) = split_range(rest);
+        if rest.contains('/') {
             return Err(format!(
                 "`{entry}`: paths are not allowed, only scheme://host[:port]"
             ));
         }
-        let rest = rest.trim_end_matches('/');
         let scheme_rule = match scheme {
             "*" => SchemeRule::Any,
             s if !s.is_empty()
@@ -67,11 +79,18 @@ impl AllowedHost {
             }
             _ => return Err(format!("`{entry}`: `{scheme}` is not a valid scheme")),
         };
-        let (host, port) = split_host_port(rest);
+        let (host, port) = split_host_port(&rest);
         if host.is_empty() {
             return Err(format!("`{entry}`: the host is missing"));
         }
-        let host_rule = if host == "*" {
+        let host_rule = if let Some(prefix) = range {
+            let ip = host.trim_start_matches('[').trim_end_matches(']');
+            let net: ipnet::IpNet = format!("{ip}/{prefix}").parse().map_err(|_| {
+                format!("`{entry}`: `{host}/{prefix}` is not an IP range (like 10.0.0.0/8)")
+            })?;
+            // As in Spin, `127.0.0.1/24` means the range `127.0.0.0/24`.
+            HostRule::Range(net.trunc())
+        } else if host == "*" {
             HostRule::Any
         } else if let Some(suffix) = host.strip_prefix("*.") {
             check_host(suffix).map_err(|r| format!("`{entry}`: {r}"))?;
@@ -121,6 +140,9 @@ impl AllowedHost {
             HostRule::SubdomainOf(suffix) => host
                 .strip_suffix(suffix.as_str())
                 .is_some_and(|prefix| prefix.ends_with('.') && prefix.len() > 1),
+            HostRule::Range(net) => host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| net.contains(&ip)),
         };
         let port_ok = match self.port {
             PortRule::Any => true,
@@ -128,6 +150,21 @@ impl AllowedHost {
         };
         scheme_ok && host_ok && port_ok
     }
+}
+
+/// Splits off a CIDR prefix length: `10.0.0.0/8:80` -> (`Some("8")`, `10.0.0.0:80`).
+fn split_range(s: &str) -> (Option<&str>, std::borrow::Cow<'_, str>) {
+    let Some((ip, after)) = s.split_once('/') else {
+        return (None, s.into());
+    };
+    let digits = after
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len());
+    let (prefix, port) = after.split_at(digits);
+    if prefix.is_empty() || !(port.is_empty() || port.starts_with(':')) {
+        return (None, s.into());
+    }
+    (Some(prefix), format!("{ip}{port}").into())
 }
 
 /// Splits `host[:port]`, keeping IPv6 literals (`[::1]:80`) whole.
@@ -194,6 +231,32 @@ impl AllowList {
         };
         self.0.iter().any(|rule| rule.allows(scheme, host, port))
     }
+
+    /// Whether a guest's socket may be used so (`wasi:sockets`). Connections and datagrams
+    /// need an entry for `tcp`/`udp` (or `*`) and the address; a UDP socket may bind an
+    /// ephemeral local port to send from; nothing may serve (bind a TCP port).
+    pub fn allows_socket(&self, addr: std::net::SocketAddr, usage: SocketUse) -> bool {
+        let scheme = match usage {
+            SocketUse::TcpConnect => "tcp",
+            SocketUse::UdpSend => "udp",
+            SocketUse::UdpBindEphemeral => return addr.ip().is_unspecified() && addr.port() == 0,
+            SocketUse::TcpBind => return false,
+        };
+        let host = addr.ip().to_string();
+        self.0
+            .iter()
+            .any(|rule| rule.allows(scheme, &host, addr.port()))
+    }
+}
+
+/// What a guest does with a socket address, as the allow-list sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketUse {
+    TcpConnect,
+    TcpBind,
+    UdpSend,
+    /// Binding a UDP socket to send from (any local address, port 0).
+    UdpBindEphemeral,
 }
 
 #[cfg(test)]
@@ -276,6 +339,68 @@ mod tests {
     }
 
     #[test]
+    fn ip_ranges_match_ip_literals_only_also_through_templates() {
+        assert!(allows(
+            "*://127.0.0.0/24:8080",
+            "http",
+            "127.0.0.5",
+            Some(8080)
+        ));
+        assert!(!allows(
+            "*://127.0.0.0/24:8080",
+            "http",
+            "127.0.1.5",
+            Some(8080)
+        ));
+        assert!(!allows(
+            "*://127.0.0.0/24:8080",
+            "http",
+            "127.0.0.5",
+            Some(8081)
+        ));
+        assert!(!allows(
+            "*://127.0.0.0/24:8080",
+            "http",
+            "localhost",
+            Some(8080)
+        ));
+        assert!(allows("http://10.1.2.3/8", "http", "10.200.0.1", None));
+        assert!(allows(
+            "https://[fd00::]/8:443",
+            "https",
+            "[fd12::1]",
+            Some(443)
+        ));
+        // Host bits are dropped, as in Spin: 127.0.0.1/24 is 127.0.0.0/24.
+        assert!(allows("*://127.0.0.1/24:*", "tcp", "127.0.0.200", Some(9)));
+        assert!(AllowedHost::parse("http://10.0.0.0/33").is_err());
+        assert!(AllowedHost::parse("http://example.com/8").is_err());
+    }
+
+    #[test]
+    fn sockets_follow_the_same_entries() {
+        use std::net::SocketAddr;
+        let list = AllowList::new(vec![
+            AllowedHost::parse("tcp://127.0.0.1:5432").unwrap(),
+            AllowedHost::parse("*://10.0.0.0/8:*").unwrap(),
+            AllowedHost::parse("http://127.0.0.1:80").unwrap(),
+        ]);
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(list.allows_socket(addr("127.0.0.1:5432"), SocketUse::TcpConnect));
+        assert!(!list.allows_socket(addr("127.0.0.1:5433"), SocketUse::TcpConnect));
+        assert!(
+            !list.allows_socket(addr("127.0.0.1:80"), SocketUse::TcpConnect),
+            "http is not tcp"
+        );
+        assert!(list.allows_socket(addr("10.9.8.7:1"), SocketUse::TcpConnect));
+        assert!(list.allows_socket(addr("10.9.8.7:53"), SocketUse::UdpSend));
+        assert!(!list.allows_socket(addr("127.0.0.1:53"), SocketUse::UdpSend));
+        assert!(!list.allows_socket(addr("127.0.0.1:5432"), SocketUse::TcpBind));
+        assert!(list.allows_socket(addr("0.0.0.0:0"), SocketUse::UdpBindEphemeral));
+        assert!(!list.allows_socket(addr("0.0.0.0:53"), SocketUse::UdpBindEphemeral));
+    }
+
+    #[test]
     fn refuses_malformed_entries() {
         for bad in [
             "example.com",
@@ -284,6 +409,7 @@ mod tests {
             "*://a.com",
             "http://a.com:x",
             "http://a.com:5..5",
+            "tcp://127.0.0.1",
         ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad} should be refused");
         }

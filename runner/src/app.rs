@@ -11,12 +11,14 @@ use crate::cron::bindings::SpinCronPre;
 use crate::engine;
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
+use crate::host::sqlite::SqliteCtx;
 use crate::instances::Components;
 use crate::kv::Stores;
 use crate::kv::sqlite::Durability;
 use crate::limits::Limits;
 use crate::manifest::{ComponentDecl, Manifest};
-use crate::runtime_config::RuntimeConfig;
+use crate::runtime_config::{DatabaseConfig, RuntimeConfig};
+use crate::sql::{Database, Databases};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::component::Linker;
@@ -126,9 +128,11 @@ impl App {
         let cache_dir = options.cache_dir.clone();
         let component_stores = stores.clone();
         let (manifest, components) = tokio::task::spawn_blocking(move || {
+            let databases = open_databases(&manifest, &state_dir, &runtime_config)?;
             let loaded = Loaded {
                 values: &values,
                 stores: &component_stores,
+                databases: &databases,
                 limits: &component_limits,
                 cache_dir: cache_dir.as_deref(),
             };
@@ -170,6 +174,7 @@ impl App {
 struct Loaded<'a> {
     values: &'a BTreeMap<String, String>,
     stores: &'a Stores,
+    databases: &'a Databases,
     limits: &'a Arc<Limits>,
     cache_dir: Option<&'a std::path::Path>,
 }
@@ -221,16 +226,46 @@ fn configure(
     }
     let component = engine::load_component(&decl.source, loaded.cache_dir)
         .map_err(|e| err("source", format!("{e:#}")))?;
+    let component_key = format!("component.{}", decl.id);
+    let unhosted = crate::unhosted::unhosted_imports(&component);
+    let stubbed;
+    let linker = if unhosted.is_empty() {
+        linker
+    } else if crate::unhosted::is_whole_world(&unhosted) {
+        tracing::warn!(
+            component = decl.id.as_str(),
+            "it imports a whole SDK world; these are not hosted here and fail if called: {}",
+            unhosted
+                .iter()
+                .map(|u| format!("{} ({})", u.name, u.purpose))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut with_stubs = linker.clone();
+        crate::unhosted::link_stubs(&mut with_stubs, &component, &unhosted)
+            .map_err(|e| manifest.error(&component_key, format!("{e:#}")))?;
+        stubbed = with_stubs;
+        &stubbed
+    } else {
+        return Err(manifest.error(component_key, crate::unhosted::refusal(&unhosted)));
+    };
     let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
         manifest.error(
-            format!("component.{}", decl.id),
+            &component_key,
             format!("cannot be linked by this runner: {e:#}"),
         )
     })?;
-    let http = wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone())
-        .ok()
-        .map(ProxyPre::P3);
+    // A component answers HTTP through `wasi:http` 0.3 (spin-sdk 7), or 0.2 (earlier SDKs),
+    // and may run as a periodic job.
+    let http = match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone()) {
+        Ok(pre) => Some(ProxyPre::P3(pre)),
+        Err(_) => wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre.clone())
+            .ok()
+            .map(ProxyPre::P2),
+    };
     let cron = SpinCronPre::new(instance_pre).ok();
+    let granted_databases: std::collections::HashSet<String> =
+        decl.sqlite_databases.iter().cloned().collect();
     Ok(ComponentConfig {
         id: decl.id.as_str().into(),
         http,
@@ -245,6 +280,10 @@ fn configure(
             granted: decl.key_value_stores.iter().cloned().collect(),
             stores: loaded.stores.clone(),
         }),
+        sqlite: Arc::new(SqliteCtx {
+            granted: granted_databases,
+            databases: loaded.databases.clone(),
+        }),
         variables: Arc::new(variables),
         limits: loaded.limits.clone(),
     })
@@ -253,7 +292,8 @@ fn configure(
 /// A component must export what its triggers call: an HTTP handler for a route, the cron
 /// handler for a job; and at least one of them.
 fn check_exports(manifest: &Manifest, config: &ComponentConfig) -> Result<(), ConfigError> {
-    const HTTP: &str = "`wasi:http/handler@0.3.0` (a spin-sdk 7 HTTP component)";
+    const HTTP: &str =
+        "an HTTP handler (`wasi:http/handler@0.3.0` or `wasi:http/incoming-handler@0.2.x`)";
     const CRON: &str = "`handle-cron-event` (spin:cron@3.0.0)";
     let id = &*config.id;
     if let Some(route) = manifest.routes.iter().find(|r| r.component == id)
@@ -279,4 +319,45 @@ fn check_exports(manifest: &Manifest, config: &ComponentConfig) -> Result<(), Co
         ));
     }
     Ok(())
+}
+
+/// Opens every SQLite database a component names: as the runtime config says, or, for
+/// `default` when it says nothing, `<state-dir>/sqlite_db.db` (as `spin up` does). Any other
+/// label the runtime config does not define is an error.
+fn open_databases(
+    manifest: &Manifest,
+    state_dir: &std::path::Path,
+    runtime: &RuntimeConfig,
+) -> anyhow::Result<Databases> {
+    let mut databases = Databases::default();
+    for decl in manifest.components.values() {
+        for (index, label) in decl.sqlite_databases.iter().enumerate() {
+            if databases.contains(label) {
+                continue;
+            }
+            let key = format!("component.{}.sqlite_databases[{index}]", decl.id);
+            let config = match runtime.sqlite_databases.get(label) {
+                Some(config) => config.clone(),
+                None if label == "default" => DatabaseConfig {
+                    path: crate::sql::default_path(state_dir),
+                    allow_attach_file: false,
+                },
+                None => {
+                    return Err(manifest
+                        .error(
+                            key,
+                            format!(
+                                "no SQLite database `{label}` (only `default` exists unless a \
+                                 runtime config defines `[sqlite_database.{label}]`)"
+                            ),
+                        )
+                        .into());
+                }
+            };
+            let database = Database::open(config.path, config.allow_attach_file)
+                .map_err(|e| manifest.error(key, format!("{e:#}")))?;
+            databases.insert(label.clone(), database);
+        }
+    }
+    Ok(databases)
 }

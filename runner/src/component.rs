@@ -3,7 +3,7 @@
 //! load time; and how a store for one of its instances is made, the same way for an HTTP
 //! instance and for a periodic job's run.
 
-use crate::allowed_hosts::AllowList;
+use crate::allowed_hosts::{AllowList, SocketUse};
 use crate::cron::bindings::SpinCronPre;
 use crate::engine;
 use crate::guest_limits::{self, CpuBudget, MemoryCap};
@@ -11,24 +11,27 @@ use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{GuestLog, Output};
 use crate::host::outbound::{Dispatch, OutboundHttp};
+use crate::host::sqlite::SqliteCtx;
 use crate::limits::Limits;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::handler::ProxyPre;
 
 /// Per-component settings, fixed at load time.
 pub struct ComponentConfig {
     pub id: Arc<str>,
-    /// Its HTTP handler, if it exports one.
+    /// Its HTTP handler, if it exports one (`wasi:http` 0.3, or 0.2).
     pub http: Option<ProxyPre<HostState>>,
     /// Its cron handler (`spin:cron`'s `handle-cron-event`), if it exports one.
     pub cron: Option<SpinCronPre<HostState>>,
     pub environment: Vec<(String, String)>,
     pub allowed: Arc<AllowList>,
     pub key_value: Arc<KeyValueCtx>,
+    pub sqlite: Arc<SqliteCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
     pub limits: Arc<Limits>,
 }
@@ -41,7 +44,27 @@ impl ComponentConfig {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(GuestLog::new(&self.id, Output::Stdout))
             .stderr(GuestLog::new(&self.id, Output::Stderr))
-            .envs(&self.environment);
+            .envs(&self.environment)
+            .allow_ip_name_lookup(false);
+        let (allowed, component) = (self.allowed.clone(), self.id.clone());
+        wasi.socket_addr_check(move |addr, usage| {
+            let usage = match usage {
+                SocketAddrUse::TcpConnect => SocketUse::TcpConnect,
+                SocketAddrUse::TcpBind => SocketUse::TcpBind,
+                SocketAddrUse::UdpBind => SocketUse::UdpBindEphemeral,
+                SocketAddrUse::UdpConnect | SocketAddrUse::UdpOutgoingDatagram => {
+                    SocketUse::UdpSend
+                }
+            };
+            let allowed = allowed.allows_socket(addr, usage);
+            if !allowed {
+                tracing::warn!(
+                    component = &*component,
+                    "socket {usage:?} to {addr} denied: not in allowed_outbound_hosts"
+                );
+            }
+            Box::pin(std::future::ready(allowed))
+        });
         let state = HostState {
             table: Default::default(),
             wasi: wasi.build(),
@@ -52,6 +75,7 @@ impl ComponentConfig {
                 components,
             },
             key_value: self.key_value.clone(),
+            sqlite: self.sqlite.clone(),
             variables: self.variables.clone(),
             memory: MemoryCap::new(self.id.clone(), self.limits.max_instance_memory),
             cpu: CpuBudget::new(self.id.clone(), self.limits.max_request_cpu),

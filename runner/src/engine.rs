@@ -1,4 +1,5 @@
-//! The wasmtime engine (one per process, one configuration) and component loading.
+//! The wasmtime engine (one per process, one configuration) and component loading (core
+//! modules are made into components first, by `componentize`).
 //!
 //! Compiling a component is most of the cost of starting. Compiled code is cached twice: in
 //! memory, keyed by the wasm's hash (tests start many apps in one process), and on disk in a
@@ -48,7 +49,13 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 pub fn load_component(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<Component> {
     static COMPILED: OnceLock<Mutex<HashMap<[u8; 32], Component>>> = OnceLock::new();
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    let mut hasher = Sha256::new();
+    if wasmparser::Parser::is_core_wasm(&bytes) {
+        // A module is compiled as the component it becomes: that depends on the adapter too.
+        hasher.update(crate::componentize::ADAPTER_TAG);
+    }
+    hasher.update(&bytes);
+    let digest: [u8; 32] = hasher.finalize().into();
     let memory = COMPILED.get_or_init(Default::default);
     if let Some(component) = memory
         .lock()
@@ -61,6 +68,7 @@ pub fn load_component(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<C
     let component = match cached.as_deref().and_then(load_cached) {
         Some(component) => component,
         None => {
+            let bytes = crate::componentize::componentize(&bytes)?;
             let component = Component::new(engine(), &bytes)
                 .map_err(anyhow::Error::from)
                 .with_context(|| {

@@ -2,7 +2,9 @@
 //! per HTTP component owns them (creation, reuse for up to
 //! `Limits::max_instance_reuse_count` requests, `Limits::max_instance_concurrent_reuse_count`
 //! at once, disposal after `IDLE_INSTANCE_TIMEOUT` idle or once a request outlives
-//! `Limits::max_request_duration`); this module says when a worker accepts or ends.
+//! `Limits::max_request_duration`); this module says when a worker accepts or ends. WASI 0.3
+//! components share instances as those limits allow; a WASI 0.2 component gets a fresh
+//! instance for every request.
 //!
 //! Work after the answer: a WASI 0.3 guest may keep running tasks it spawned after its
 //! response headers went out (streaming a body, or work of its own: `PostReturn`). Its
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::GuestTaskId;
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi_http::handler::{
-    self, HandlerState, Instance, ProxyHandler, ShouldAccept, ViewFn, WorkerExpiration,
+    self, HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, ViewFn, WorkerExpiration,
     WorkerState, WorkerStatus,
 };
 
@@ -191,6 +193,10 @@ impl HandlerState for ComponentState {
         })?;
         let mut store = config.new_store(self.components.clone());
         let proxy = pre.instantiate_async(&mut store).await?;
+        let view = match pre {
+            ProxyPre::P3(_) => ViewFn::P3(wasmtime_wasi_http::p3::WasiHttpView::http),
+            ProxyPre::P2(_) => ViewFn::P2(wasmtime_wasi_http::p2::WasiHttpView::http),
+        };
         let instance = self.next_instance.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(component = &*config.id, instance, "new instance");
         let activity = Arc::new(Activity {
@@ -203,7 +209,7 @@ impl HandlerState for ComponentState {
         Ok(Instance {
             store,
             proxy,
-            view: ViewFn::P3(wasmtime_wasi_http::p3::WasiHttpView::http),
+            view,
             expiration: IdleExpiration {
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
                 max_request_duration: config.limits.max_request_duration,
@@ -309,7 +315,11 @@ impl WorkerState for InstanceWorker {
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         let limits = &self.config.limits;
-        if total >= limits.max_instance_reuse_count {
+        // A WASI 0.2 component serves one request per instance, as under Spin: its export is
+        // synchronous, and SDKs such as JavaScript's cannot serve a second request in one
+        // instance.
+        let wasi_02 = matches!(self.config.http, Some(ProxyPre::P2(_)));
+        if total >= limits.max_instance_reuse_count || (wasi_02 && total >= 1) {
             ShouldAccept::Never
         } else if concurrent >= limits.max_instance_concurrent_reuse_count
             || (concurrent >= 1 && self.isolation.active())

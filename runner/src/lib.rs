@@ -26,6 +26,7 @@ mod app;
 mod build_step;
 mod complete_body;
 mod component;
+mod componentize;
 mod config_error;
 mod cron;
 mod engine;
@@ -42,6 +43,8 @@ mod router;
 mod routes;
 mod runtime_config;
 mod server;
+mod sql;
+mod unhosted;
 mod variables;
 
 pub use app::{App, AppOptions};

@@ -1,7 +1,9 @@
 //! Spin's runtime config file (`--runtime-config-file`, `SPIN_RUNTIME_CONFIG_FILE`): where each
-//! key-value store lives. Only `[key_value_store.LABEL]` tables are read, with
-//! `type = "spin"` (SQLite; `path` relative to the config file) or `type = "redis"` (`url`).
-//! Anything else is refused with `file: key: reason`, never ignored.
+//! key-value store and SQLite database lives. `[key_value_store.LABEL]` tables take
+//! `type = "spin"` (SQLite; `path` relative to the config file) or `type = "redis"` (`url`);
+//! `[sqlite_database.LABEL]` tables take `type = "spin"` with an optional `path` (relative to
+//! the current directory, as in Spin; none: in memory) and `allow_attach_file`. Anything else
+//! is refused with `file: key: reason`, never ignored.
 
 use crate::config_error::{self, ConfigError};
 use serde::Deserialize;
@@ -17,10 +19,19 @@ pub enum StoreConfig {
     Redis { url: String },
 }
 
+/// Where one SQLite database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `None`: in memory.
+    pub path: Option<PathBuf>,
+    pub allow_attach_file: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
     pub file: Option<PathBuf>,
     pub key_value_stores: BTreeMap<String, StoreConfig>,
+    pub sqlite_databases: BTreeMap<String, DatabaseConfig>,
 }
 
 #[derive(Deserialize)]
@@ -28,6 +39,21 @@ pub struct RuntimeConfig {
 struct RawConfig {
     #[serde(default)]
     key_value_store: BTreeMap<String, RawStore>,
+    #[serde(default)]
+    sqlite_database: BTreeMap<String, RawDatabase>,
+}
+
+/// `[sqlite_database.LABEL]`: the keys of `type = "spin"`; any other key is refused by name.
+#[derive(Deserialize)]
+struct RawDatabase {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    allow_attach_file: bool,
+    #[serde(flatten)]
+    other: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -76,9 +102,42 @@ impl RuntimeConfig {
             };
             key_value_stores.insert(label, config);
         }
+        let mut sqlite_databases = BTreeMap::new();
+        for (label, database) in raw.sqlite_database {
+            let key = format!("sqlite_database.{label}");
+            match database.kind.as_str() {
+                "spin" => {}
+                "libsql" => {
+                    return Err(err(
+                        format!("{key}.type"),
+                        "libsql (remote) databases are not hosted by this runner; use `spin`"
+                            .into(),
+                    ));
+                }
+                other => {
+                    return Err(err(
+                        format!("{key}.type"),
+                        format!("unknown database type `{other}`, expected `spin`"),
+                    ));
+                }
+            }
+            if let Some(unknown) = database.other.keys().next() {
+                return Err(err(
+                    format!("{key}.{unknown}"),
+                    "unknown key (a `spin` database takes `path` and `allow_attach_file`)".into(),
+                ));
+            }
+            let config = DatabaseConfig {
+                // Relative to the current directory, as Spin resolves it.
+                path: database.path.filter(|p| !p.is_empty()).map(PathBuf::from),
+                allow_attach_file: database.allow_attach_file,
+            };
+            sqlite_databases.insert(label, config);
+        }
         Ok(Self {
             file: Some(file.to_path_buf()),
             key_value_stores,
+            sqlite_databases,
         })
     }
 }
@@ -113,6 +172,29 @@ mod tests {
     }
 
     #[test]
+    fn reads_sqlite_databases() {
+        let config = parse(
+            "[sqlite_database.default]\ntype = \"spin\"\npath = \"data/app.db\"\n\
+             [sqlite_database.scratch]\ntype = \"spin\"\nallow_attach_file = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.sqlite_databases["default"],
+            DatabaseConfig {
+                path: Some("data/app.db".into()),
+                allow_attach_file: false
+            }
+        );
+        assert_eq!(
+            config.sqlite_databases["scratch"],
+            DatabaseConfig {
+                path: None,
+                allow_attach_file: true
+            }
+        );
+    }
+
+    #[test]
     fn refuses_unknown_types_keys_and_bad_urls() {
         let e = parse("[key_value_store.default]\ntype = \"azure_cosmos\"\n").unwrap_err();
         assert_eq!(e.key, "key_value_store.default.type");
@@ -121,8 +203,11 @@ mod tests {
             parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\ncolour = 1\n")
                 .unwrap_err();
         assert!(e.key.starts_with("key_value_store.default"), "{e}");
-        let e = parse("[sqlite_database.default]\ntype = \"spin\"\n").unwrap_err();
-        assert!(e.reason.contains("sqlite_database"), "{e}");
+        let e = parse("[sqlite_databases.default]\ntype = \"spin\"\n").unwrap_err();
+        assert!(e.reason.contains("sqlite_databases"), "{e}");
+        let e = parse("[sqlite_database.default]\ntype = \"libsql\"\nurl = \"https://x\"\n")
+            .unwrap_err();
+        assert_eq!(e.key, "sqlite_database.default.type");
         let e = parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"http://nope\"\n")
             .unwrap_err();
         assert_eq!(e.key, "key_value_store.default.url");

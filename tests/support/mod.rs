@@ -291,6 +291,7 @@ impl Drop for RedisServer {
 }
 
 mod process;
+pub mod sdk_apps;
 #[allow(unused_imports)]
 pub use process::RunnerProcess;
 

@@ -8,6 +8,13 @@ wasmtime::component::bindgen!({
     path: "wit",
     world: "runner:host/spin-imports",
     imports: {
+        // fermyon:spin@2.0.0's functions are plain (sync) in WIT; they run as async host
+        // calls on the guest's fiber, so a store or database call never blocks a thread.
+        "fermyon:spin/key-value": async | trappable,
+        "fermyon:spin/key-value.[static]store.open": trappable,
+        "fermyon:spin/key-value.[drop]store": trappable,
+        "fermyon:spin/sqlite": async | trappable,
+        "spin:sqlite/sqlite": async | trappable,
         // Opening a bucket and dropping one touch no backend: plain calls, no async machinery.
         "wasi:keyvalue/store.open": trappable,
         "wasi:keyvalue/store.[drop]bucket": trappable,
@@ -17,11 +24,15 @@ wasmtime::component::bindgen!({
         default: trappable,
     },
     trappable_error_type: {
+        "fermyon:spin/key-value.error" => crate::host::key_value::KvFailure,
         "spin:key-value/key-value.error" => crate::host::key_value::KvFailure,
         "wasi:keyvalue/store.error" => crate::host::key_value::KvFailure,
         "wasi:keyvalue/atomics.cas-error" => crate::host::key_value::CasFailure,
     },
     with: {
+        "fermyon:spin/key-value.store": crate::host::key_value::OpenStore,
+        "fermyon:spin/sqlite.connection": crate::host::sqlite::OpenDatabase,
+        "spin:sqlite/sqlite.connection": crate::host::sqlite::OpenDatabase,
         "spin:key-value/key-value.store": crate::host::key_value::OpenStore,
         "wasi:keyvalue/store.bucket": crate::host::key_value::OpenStore,
         "wasi:keyvalue/atomics.cas": crate::host::key_value::Cas,

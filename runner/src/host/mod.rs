@@ -1,23 +1,26 @@
 //! What a guest gets: the per-instance host state and the one linker that lists every
-//! capability (WASI 0.2 and 0.3, wasi:http 0.3 handler and client, Spin key-value and
-//! variables, wasi:keyvalue). One module per capability sits beside this one.
+//! capability (WASI 0.2 and 0.3; `wasi:http` 0.3 handler and client and 0.2 incoming and
+//! outgoing handlers; Spin's key-value, variables and SQLite in each version Spin SDKs
+//! import; `wasi:keyvalue` and `wasi:config`). One module per capability sits beside this
+//! one.
 
 pub mod bindings;
 pub mod key_value;
 pub mod logging;
 pub mod outbound;
+pub mod sqlite;
 pub mod variables;
 
 use crate::guest_limits::{CpuBudget, LimitedGuest, MemoryCap};
 use key_value::{KeyValue, KeyValueCtx, KeyValueView};
 use outbound::OutboundHttp;
+use sqlite::{Sqlite, SqliteCtx, SqliteView};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use variables::{Variables, VariablesView};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::WasiHttpCtx;
-use wasmtime_wasi_http::p3::{WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, p2, p3};
 
 /// The data of one store: one guest instance, serving one or more requests.
 pub struct HostState {
@@ -26,6 +29,7 @@ pub struct HostState {
     pub http: WasiHttpCtx,
     pub outbound: OutboundHttp,
     pub key_value: Arc<KeyValueCtx>,
+    pub sqlite: Arc<SqliteCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
     pub memory: MemoryCap,
     pub cpu: CpuBudget,
@@ -46,9 +50,19 @@ impl WasiView for HostState {
     }
 }
 
-impl WasiHttpView for HostState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
+impl p3::WasiHttpView for HostState {
+    fn http(&mut self) -> p3::WasiHttpCtxView<'_> {
+        p3::WasiHttpCtxView {
+            hooks: &mut self.outbound,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+impl p2::WasiHttpView for HostState {
+    fn http(&mut self) -> p2::WasiHttpCtxView<'_> {
+        p2::WasiHttpCtxView {
             hooks: &mut self.outbound,
             table: &mut self.table,
             ctx: &mut self.http,
@@ -69,16 +83,25 @@ fn variables_view(state: &mut HostState) -> VariablesView<'_> {
     }
 }
 
+fn sqlite_view(state: &mut HostState) -> SqliteView<'_> {
+    SqliteView {
+        table: &mut state.table,
+        ctx: &state.sqlite,
+    }
+}
+
 /// Every import a guest may link against.
 pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::spin::key_value::key_value::add_to_linker::<_, KeyValue>(
         &mut linker,
         key_value_view,
     )?;
+    bindings::fermyon::spin::key_value::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
     bindings::wasi::keyvalue::store::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
     bindings::wasi::keyvalue::atomics::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
     bindings::wasi::keyvalue::batch::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
@@ -86,5 +109,9 @@ pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
         &mut linker,
         variables_view,
     )?;
+    bindings::fermyon::spin::variables::add_to_linker::<_, Variables>(&mut linker, variables_view)?;
+    bindings::wasi::config::store::add_to_linker::<_, Variables>(&mut linker, variables_view)?;
+    bindings::fermyon::spin::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
+    bindings::spin::sqlite::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
     Ok(linker)
 }

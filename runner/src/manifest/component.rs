@@ -14,8 +14,6 @@ use std::path::Path;
 fn unsupported(raw: &RawComponent) -> Option<&'static str> {
     [
         ("files", raw.files.is_some()),
-        ("exclude_files", raw.exclude_files.is_some()),
-        ("sqlite_databases", raw.sqlite_databases.is_some()),
         ("ai_models", raw.ai_models.is_some()),
         ("dependencies", raw.dependencies.is_some()),
         (
@@ -95,11 +93,14 @@ pub(super) fn validate(
         component_variables.insert(name, checked_template(field, &value)?);
     }
 
-    for (index, label) in raw.key_value_stores.iter().enumerate() {
-        if label.is_empty() {
+    for (field, labels) in [
+        ("key_value_stores", &raw.key_value_stores),
+        ("sqlite_databases", &raw.sqlite_databases),
+    ] {
+        if let Some(index) = labels.iter().position(String::is_empty) {
             return Err(err(
-                &format!("key_value_stores[{index}]"),
-                "store label must not be empty".into(),
+                &format!("{field}[{index}]"),
+                "a label must not be empty".into(),
             ));
         }
     }
@@ -115,6 +116,7 @@ pub(super) fn validate(
         source,
         allowed_outbound_hosts,
         key_value_stores: raw.key_value_stores,
+        sqlite_databases: raw.sqlite_databases,
         environment: raw.environment,
         variables: component_variables,
         build,

@@ -58,6 +58,8 @@ pub struct ComponentDecl {
     /// Entries as written, templates unresolved (they may use application variables).
     pub allowed_outbound_hosts: Vec<Template>,
     pub key_value_stores: Vec<String>,
+    /// SQLite database labels it may open (`sqlite_databases`).
+    pub sqlite_databases: Vec<String>,
     pub environment: BTreeMap<String, String>,
     pub variables: BTreeMap<String, Template>,
     pub build: Option<BuildDecl>,

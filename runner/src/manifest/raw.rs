@@ -79,7 +79,17 @@ pub(super) struct RawHttpTrigger {
     pub route: RawRoute,
     pub component: toml::Value,
     #[serde(default)]
-    pub executor: Option<toml::Value>,
+    pub executor: Option<RawExecutor>,
+}
+
+/// `executor = { type = "spin" | "http" | "wagi", ... }`.
+#[derive(Deserialize)]
+pub(super) struct RawExecutor {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(flatten)]
+    #[allow(dead_code)]
+    pub options: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +111,8 @@ pub(super) struct RawComponent {
     #[serde(default)]
     pub key_value_stores: Vec<String>,
     #[serde(default)]
+    pub sqlite_databases: Vec<String>,
+    #[serde(default)]
     pub environment: BTreeMap<String, String>,
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
@@ -112,12 +124,12 @@ pub(super) struct RawComponent {
     // Spin features this runner does not host: read so that they can be refused by name.
     #[serde(default)]
     pub files: Option<toml::Value>,
+    /// Narrows `files`; without `files` it changes nothing (Spin's JS template has it).
     #[serde(default)]
-    pub exclude_files: Option<toml::Value>,
+    #[allow(dead_code)]
+    pub exclude_files: Option<Vec<String>>,
     #[serde(default)]
     pub allowed_http_hosts: Option<toml::Value>,
-    #[serde(default)]
-    pub sqlite_databases: Option<toml::Value>,
     #[serde(default)]
     pub ai_models: Option<toml::Value>,
     #[serde(default)]

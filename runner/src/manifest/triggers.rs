@@ -85,11 +85,23 @@ fn http_route<C>(
 ) -> Result<Option<HttpRoute>, ConfigError> {
     let err =
         |field: &str, reason: String| ConfigError::new(file, format!("{key}.{field}"), reason);
-    if trigger.executor.is_some() {
-        return Err(err(
-            "executor",
-            "only the default (Spin) executor is supported".into(),
-        ));
+    match trigger.executor.as_ref().map(|e| e.kind.as_str()) {
+        // Spin's own executors: the component's exports say how to call it.
+        None | Some("spin" | "http") => {}
+        Some("wagi") => {
+            return Err(err(
+                "executor",
+                "the `wagi` executor (CGI-style `_start` modules) is not hosted by this \
+                 runner; use spin up"
+                    .into(),
+            ));
+        }
+        Some(other) => {
+            return Err(err(
+                "executor.type",
+                format!("`{other}` is not an executor (Spin's are `spin`, `http` and `wagi`)"),
+            ));
+        }
     }
     let component =
         named_component(trigger.component, components).map_err(|r| err("component", r))?;

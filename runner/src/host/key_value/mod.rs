@@ -1,14 +1,16 @@
 //! Key-value for guests, over the backends in `kv`: what a component may open (only the
 //! labels its manifest grants in `key_value_stores`; anything else is `access-denied`, as in
 //! Spin), the resources guests hold, and how a failed call reaches the guest. One module per
-//! interface sits beside this one: `spin` (`spin:key-value@3.0.0`) and `wasi`
-//! (`wasi:keyvalue@0.2.0-draft2` store, atomics, batch).
+//! interface sits beside this one: `spin` (`spin:key-value@3.0.0`), `spin2`
+//! (`fermyon:spin/key-value@2.0.0`) and `wasi` (`wasi:keyvalue@0.2.0-draft2` store, atomics,
+//! batch).
 //!
 //! Every call that can fail returns `KvFailure`: a `KvError` the guest sees as its
 //! interface's `error`, or a trap (a bad handle). The generated bindings convert it
 //! (`convert_error`), so host functions are plain `?` chains.
 
 mod spin;
+mod spin2;
 mod wasi;
 
 use crate::kv::{KvError, Store, Stores};

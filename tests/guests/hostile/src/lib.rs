@@ -12,6 +12,8 @@
 //!   (as a guest-side HTTP client would), answering with the final status and body.
 //! - `/spawn-trap?ms=N`: answers `202` at once and, N ms after the answer, traps in a task it
 //!   spawned (work after the answer that goes wrong).
+//! - `/tcp?addr=IP:PORT`: opens a TCP connection itself (`wasi:sockets`), sends `ping`,
+//!   answers with what came back, or `502` with the error it got.
 //!
 //! It is also a periodic job (`handle-cron-event`), doing what its variable `cron_mode` says:
 //! `ok` (returns Ok), `err` (returns an error), `trap` (panics), `loop` (spins forever),
@@ -52,6 +54,7 @@ async fn handle(request: Request) -> impl IntoResponse {
             Err(e) => text(StatusCode::BAD_REQUEST, format!("body failed: {e:?}")),
         },
         "/fetch" => fetch_following_one_redirect(param(&query, "url")).await,
+        "/tcp" => tcp_ping(&param(&query, "addr")),
         "/spawn-trap" => {
             let ms = number(&query, "ms");
             spin_sdk::wasip3::spawn(async move {
@@ -94,6 +97,23 @@ mod cron {
                 },
             }
         }
+    }
+}
+
+/// A TCP round trip of the guest's own, through `wasi:sockets`.
+fn tcp_ping(addr: &str) -> Response<String> {
+    use std::io::{Read, Write};
+    let exchange = || -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        stream.write_all(b"ping")?;
+        stream.shutdown(std::net::Shutdown::Write)?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply)?;
+        Ok(reply)
+    };
+    match exchange() {
+        Ok(reply) => text(StatusCode::OK, reply),
+        Err(e) => text(StatusCode::BAD_GATEWAY, format!("tcp {addr}: {e}")),
     }
 }
 

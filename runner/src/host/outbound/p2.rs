@@ -1,0 +1,60 @@
+//! `wasi:http/outgoing-handler@0.2.x`'s hook, for components built with earlier SDKs: the
+//! same allow-list check, in-process chaining (to a 0.2 or 0.3 component alike) and network.
+
+use super::{InternalFailure, OutboundHttp, Route, dispatch_internal};
+use http_body_util::BodyExt;
+use wasmtime_wasi_http::handler;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::types::{
+    HostFutureIncomingResponse, IncomingResponse, OutgoingRequestConfig,
+};
+use wasmtime_wasi_http::p2::{HttpResult, WasiHttpHooks};
+
+impl WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<HyperOutgoingBody>,
+        config: OutgoingRequestConfig,
+    ) -> HttpResult<HostFutureIncomingResponse> {
+        let scheme = if config.use_tls { "https" } else { "http" };
+        match self.route(scheme, request.uri()) {
+            Route::Denied => Ok(HostFutureIncomingResponse::ready(Ok(Err(
+                ErrorCode::HttpRequestDenied,
+            )))),
+            Route::Network => Ok(wasmtime_wasi_http::p2::default_send_request(
+                request, config,
+            )),
+            Route::Internal(target) => {
+                let components = self.components.clone();
+                let between_bytes_timeout = config.between_bytes_timeout;
+                let handle = wasmtime_wasi::runtime::spawn(async move {
+                    let request =
+                        request.map(|body| body.map_err(handler::ErrorCode::P2).boxed_unsync());
+                    let response = match dispatch_internal(components, &target, request).await {
+                        Ok(response) => response,
+                        Err(failure) => {
+                            return Ok(Err(match failure {
+                                InternalFailure::Closed => ErrorCode::ConnectionRefused,
+                                InternalFailure::NoSuchComponent => ErrorCode::DestinationNotFound,
+                                InternalFailure::Failed(reason) => {
+                                    ErrorCode::InternalError(Some(reason))
+                                }
+                            }));
+                        }
+                    };
+                    let resp = response.map(|body| {
+                        body.map_err(|e| ErrorCode::InternalError(Some(e.to_string())))
+                            .boxed_unsync()
+                    });
+                    Ok(Ok(IncomingResponse {
+                        resp,
+                        worker: None,
+                        between_bytes_timeout,
+                    }))
+                });
+                Ok(HostFutureIncomingResponse::pending(handle))
+            }
+        }
+    }
+}

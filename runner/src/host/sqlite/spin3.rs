@@ -1,0 +1,174 @@
+//! `spin:sqlite/sqlite@3.1.0` (a 3.0.0 import is served by it): the same calls as 2.0.0 plus
+//! `last-insert-rowid` and `changes`, and their `async` forms, whose rows come as a stream.
+
+use super::{OpenDatabase, OpenError, Sqlite, SqliteView};
+use crate::host::bindings::spin::sqlite::sqlite::{
+    self, Error, HostConnectionWithStore, QueryResult, RowResult, Value,
+};
+use crate::sql;
+use std::sync::Arc;
+use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
+
+impl From<OpenError> for Error {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::AccessDenied => Error::AccessDenied,
+            OpenError::NoSuchDatabase => Error::NoSuchDatabase,
+            OpenError::Io(message) => Error::Io(message),
+        }
+    }
+}
+
+fn to_sql(value: Value) -> sql::Value {
+    match value {
+        Value::Integer(i) => sql::Value::Integer(i),
+        Value::Real(r) => sql::Value::Real(r),
+        Value::Text(t) => sql::Value::Text(t),
+        Value::Blob(b) => sql::Value::Blob(b),
+        Value::Null => sql::Value::Null,
+    }
+}
+
+fn from_sql(value: sql::Value) -> Value {
+    match value {
+        sql::Value::Integer(i) => Value::Integer(i),
+        sql::Value::Real(r) => Value::Real(r),
+        sql::Value::Text(t) => Value::Text(t),
+        sql::Value::Blob(b) => Value::Blob(b),
+        sql::Value::Null => Value::Null,
+    }
+}
+
+fn rows(result: sql::QueryResult) -> (Vec<String>, Vec<RowResult>) {
+    let rows = result
+        .rows
+        .into_iter()
+        .map(|row| RowResult {
+            values: row.into_iter().map(from_sql).collect(),
+        })
+        .collect();
+    (result.columns, rows)
+}
+
+/// A bad handle on the calls that have no error to report it with traps, as in Spin.
+fn live(connection: Option<Arc<sql::Connection>>) -> wasmtime::Result<Arc<sql::Connection>> {
+    connection.ok_or_else(|| wasmtime::format_err!("not a live sqlite connection"))
+}
+
+impl sqlite::Host for SqliteView<'_> {}
+
+impl sqlite::HostConnection for SqliteView<'_> {
+    async fn open(
+        &mut self,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<OpenDatabase>, Error>> {
+        Ok(match self.ctx.open(&database) {
+            Ok(open) => Ok(self.table.push(open)?),
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    async fn execute(
+        &mut self,
+        handle: Resource<OpenDatabase>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let Some(connection) = self.connection(&handle) else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        let parameters = parameters.into_iter().map(to_sql).collect();
+        Ok(connection
+            .execute(statement, parameters)
+            .await
+            .map(|result| {
+                let (columns, rows) = rows(result);
+                QueryResult { columns, rows }
+            })
+            .map_err(Error::Io))
+    }
+
+    async fn last_insert_rowid(&mut self, handle: Resource<OpenDatabase>) -> wasmtime::Result<i64> {
+        let connection = live(self.connection(&handle))?;
+        Ok(connection.last_insert_rowid().await.unwrap_or(0))
+    }
+
+    async fn changes(&mut self, handle: Resource<OpenDatabase>) -> wasmtime::Result<u64> {
+        let connection = live(self.connection(&handle))?;
+        Ok(connection.changes().await.unwrap_or(0))
+    }
+
+    async fn drop(&mut self, handle: Resource<OpenDatabase>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
+
+fn connection_of<U>(
+    accessor: &Accessor<U, Sqlite>,
+    handle: &Resource<OpenDatabase>,
+) -> Option<Arc<sql::Connection>> {
+    accessor.with(|mut view| view.get().connection(handle))
+}
+
+impl<U> HostConnectionWithStore<U> for Sqlite {
+    async fn open_async(
+        accessor: &Accessor<U, Self>,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<OpenDatabase>, Error>> {
+        accessor.with(|mut view| {
+            let view = view.get();
+            Ok(match view.ctx.open(&database) {
+                Ok(open) => Ok(view.table.push(open)?),
+                Err(e) => Err(e.into()),
+            })
+        })
+    }
+
+    async fn execute_async(
+        accessor: &Accessor<U, Self>,
+        handle: Resource<OpenDatabase>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<
+        Result<
+            (
+                Vec<String>,
+                StreamReader<RowResult>,
+                FutureReader<Result<(), Error>>,
+            ),
+            Error,
+        >,
+    > {
+        let Some(connection) = connection_of(accessor, &handle) else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        let parameters = parameters.into_iter().map(to_sql).collect();
+        let result = match connection.execute(statement, parameters).await {
+            Ok(result) => result,
+            Err(message) => return Ok(Err(Error::Io(message))),
+        };
+        let (columns, rows) = rows(result);
+        accessor.with(|mut access| {
+            let stream = StreamReader::new(&mut access, rows)?;
+            let done = FutureReader::new(&mut access, async { Ok::<_, wasmtime::Error>(Ok(())) })?;
+            Ok(Ok((columns, stream, done)))
+        })
+    }
+
+    async fn last_insert_rowid_async(
+        accessor: &Accessor<U, Self>,
+        handle: Resource<OpenDatabase>,
+    ) -> wasmtime::Result<i64> {
+        let connection = live(connection_of(accessor, &handle))?;
+        Ok(connection.last_insert_rowid().await.unwrap_or(0))
+    }
+
+    async fn changes_async(
+        accessor: &Accessor<U, Self>,
+        handle: Resource<OpenDatabase>,
+    ) -> wasmtime::Result<u64> {
+        let connection = live(connection_of(accessor, &handle))?;
+        Ok(connection.changes().await.unwrap_or(0))
+    }
+}

@@ -1,0 +1,122 @@
+//! Spin capabilities this runner does not host (Serverless AI, Redis, MQTT, PostgreSQL, MySQL,
+//! Spin 1's interfaces, OpenTelemetry): a component that imports one is refused at start-up,
+//! naming the component, the interface and what it is for, instead of failing to link.
+//!
+//! One exception: a component that imports *every* one of those capabilities was built
+//! against a whole SDK world (componentize-py imports the whole `spin-http` world, used or
+//! not), so its imports say nothing about what it calls. It is served, with a warning naming
+//! what it cannot use; those interfaces are linked as functions that trap with their name,
+//! so a call to one fails its request, clearly, and nothing else.
+
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker, ResourceType};
+
+/// Interfaces (by `namespace:package/interface`, version ignored) and what they are for.
+const UNHOSTED: &[(&str, &str)] = &[
+    ("fermyon:spin/llm", "Serverless AI"),
+    ("fermyon:spin/redis", "Redis"),
+    ("spin:redis/redis", "Redis"),
+    ("fermyon:spin/mqtt", "MQTT"),
+    ("spin:mqtt/mqtt", "MQTT"),
+    ("fermyon:spin/postgres", "PostgreSQL"),
+    ("spin:postgres/postgres", "PostgreSQL"),
+    ("fermyon:spin/mysql", "MySQL"),
+    ("spin:mysql/mysql", "MySQL"),
+    (
+        "fermyon:spin/rdbms-types",
+        "relational databases (PostgreSQL, MySQL)",
+    ),
+    ("wasi:otel/tracing", "OpenTelemetry"),
+    ("wasi:otel/metrics", "OpenTelemetry"),
+    ("wasi:otel/logs", "OpenTelemetry"),
+];
+
+/// The capabilities whose presence together marks a whole-world import.
+const EVERY_CAPABILITY: &[&str] = &["Serverless AI", "Redis", "MQTT", "PostgreSQL", "MySQL"];
+
+/// One import the runner does not host.
+pub struct Unhosted {
+    /// The import as the component names it, e.g. `fermyon:spin/llm@2.0.0`.
+    pub name: String,
+    pub purpose: &'static str,
+}
+
+/// What a component imports that is not hosted here.
+pub fn unhosted_imports(component: &Component) -> Vec<Unhosted> {
+    let engine = component.engine();
+    component
+        .component_type()
+        .imports(engine)
+        .filter_map(|(name, _)| {
+            let unversioned = name.split('@').next().unwrap_or(name);
+            let purpose = UNHOSTED
+                .iter()
+                .find(|(interface, _)| *interface == unversioned)
+                .map(|(_, purpose)| *purpose)
+                .or_else(|| {
+                    // Spin 1's interfaces have no version.
+                    (unversioned.starts_with("fermyon:spin/") && !name.contains('@'))
+                        .then_some("Spin 1.x interfaces (rebuild with a current Spin SDK)")
+                })?;
+            Some(Unhosted {
+                name: name.to_string(),
+                purpose,
+            })
+        })
+        .collect()
+}
+
+/// Whether `unhosted` covers every capability, the mark of a whole SDK world.
+pub fn is_whole_world(unhosted: &[Unhosted]) -> bool {
+    EVERY_CAPABILITY
+        .iter()
+        .all(|capability| unhosted.iter().any(|u| u.purpose == *capability))
+}
+
+/// The refusal: `imports X (what), which this runner does not host; ...`.
+pub fn refusal(unhosted: &[Unhosted]) -> String {
+    let listed: Vec<String> = unhosted
+        .iter()
+        .map(|u| format!("{} ({})", u.name, u.purpose))
+        .collect();
+    format!(
+        "imports {}, which this runner does not host; use spin up",
+        listed.join(", ")
+    )
+}
+
+/// A resource type for the stubs (their resources can never be created).
+struct Stub;
+
+/// Links each of `unhosted` as functions that trap with their name.
+pub fn link_stubs<T>(
+    linker: &mut Linker<T>,
+    component: &Component,
+    unhosted: &[Unhosted],
+) -> wasmtime::Result<()> {
+    let engine = component.engine();
+    for (name, item) in component.component_type().imports(engine) {
+        if !unhosted.iter().any(|u| u.name == name) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let mut stubs = linker.instance(name)?;
+        for (export, item) in instance.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let called = format!("{name}#{export}");
+                    stubs.func_new(export, move |_, _, _, _| {
+                        wasmtime::bail!("{called} is not hosted by this runner (use spin up)")
+                    })?;
+                }
+                ComponentItem::Resource(_) => {
+                    stubs.resource(export, ResourceType::host::<Stub>(), |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}

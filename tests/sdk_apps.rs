@@ -1,0 +1,286 @@
+//! Apps written with other Spin SDKs run unchanged: the Rust spin-sdk 5 app (a wasm32-wasip1
+//! core module), the JavaScript app and the Python app (components), each built by its own
+//! toolchain, answer every route as under Spin: their greeting, a key-value counter, a
+//! variable (and its override), a GET to an allowed upstream, refusals of a host and a store
+//! the manifest does not grant, SQLite rows in the state dir's `sqlite_db.db`, the Spin
+//! request headers, 404 for other paths, and concurrent requests that all succeed.
+
+mod support;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use runner::AppOptions;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use support::sdk_apps::{self, SdkApp};
+use support::{TestApp, client, get, get_concurrently, start_with};
+use tokio::net::TcpListener;
+
+/// An upstream on 127.0.0.1 that answers every request `200 pong`, counting requests.
+async fn upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                                b"pong",
+                            ))))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, requests)
+}
+
+/// The app's runnable manifest, built if needed; `None` when its tools are missing here.
+async fn built(app: SdkApp) -> Option<PathBuf> {
+    match tokio::task::spawn_blocking(move || sdk_apps::manifest(app)).await {
+        Ok(manifest) => manifest,
+        Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+    }
+}
+
+/// Starts `manifest` with a fresh state dir, the upstream variables pointing at `upstream`
+/// and the `extra` variables.
+async fn start_app(manifest: &Path, upstream: SocketAddr, extra: &[(&str, &str)]) -> TestApp {
+    let state = tempfile::tempdir().expect("temp dir");
+    let mut options = AppOptions::new(manifest)
+        .state_dir(state.path())
+        .variable("upstream_url", format!("http://{upstream}/ping"))
+        .variable("upstream_host", format!("http://{upstream}"));
+    options.read_env_variables = false;
+    for (name, value) in extra {
+        options = options.variable(name, *value);
+    }
+    start_with(options, state).await
+}
+
+/// The `n` of a `<prefix>n ...` body.
+fn number_after(body: &str, prefix: &str) -> i64 {
+    body.strip_prefix(prefix)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("expected `{prefix}N...`, got {body:?}"))
+}
+
+/// Rows of `visits` in the state dir's default SQLite database, with their notes.
+fn visits(state_dir: &Path) -> Vec<String> {
+    let path = state_dir.join("sqlite_db.db");
+    assert!(path.is_file(), "no {}", path.display());
+    let db = rusqlite::Connection::open(&path).expect("open sqlite_db.db");
+    db.prepare("SELECT note FROM visits ORDER BY id")
+        .expect("a visits table")
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The `hits` entry of the `default` key-value store, as stored.
+fn stored_hits(state_dir: &Path) -> Option<String> {
+    let db = rusqlite::Connection::open(state_dir.join("sqlite_key_value.db")).expect("open db");
+    db.query_row(
+        "SELECT value FROM spin_key_value WHERE store = 'default' AND key = 'hits'",
+        [],
+        |row| row.get::<_, Vec<u8>>(0),
+    )
+    .ok()
+    .map(|v| String::from_utf8_lossy(&v).into_owned())
+}
+
+/// Every route of `app`, over real HTTP; returns the manifest for further runs.
+async fn serves_every_route(app: SdkApp) -> Option<PathBuf> {
+    let manifest = built(app).await?;
+    let (upstream_addr, upstream_requests) = upstream().await;
+    let running = start_app(&manifest, upstream_addr, &[]).await;
+    let client = client();
+    let url = |path: &str| format!("{}{path}", running.url);
+    let name = app.name();
+
+    let hello = get(&client, &url("/")).await;
+    assert_eq!((hello.status, hello.text()), (200, app.hello()), "{name} /");
+
+    for expected in ["hits=1", "hits=2"] {
+        let kv = get(&client, &url("/kv")).await;
+        assert_eq!(
+            (kv.status, kv.text()),
+            (200, expected.to_string()),
+            "{name} /kv"
+        );
+    }
+
+    let variable = get(&client, &url("/variable")).await;
+    assert_eq!(
+        (variable.status, variable.text()),
+        (200, "hello".to_string()),
+        "{name} /variable"
+    );
+
+    let outbound = get(&client, &url("/outbound")).await;
+    assert_eq!(
+        (outbound.status, outbound.text()),
+        (200, "upstream 200 pong".to_string()),
+        "{name} /outbound"
+    );
+    assert_eq!(
+        upstream_requests.load(Ordering::SeqCst),
+        1,
+        "{name}: one upstream request"
+    );
+
+    // denied.example.invalid does not resolve, so a denial is the only possible outcome
+    // without an error of another kind; nothing reaches the upstream either.
+    let denied_host = get(&client, &url("/denied-host")).await;
+    assert_eq!(denied_host.status, 200, "{name} /denied-host");
+    assert!(
+        denied_host.text().starts_with("denied:"),
+        "{name} /denied-host: {:?}",
+        denied_host.text()
+    );
+    assert_eq!(
+        upstream_requests.load(Ordering::SeqCst),
+        1,
+        "{name}: no new upstream request"
+    );
+
+    let denied_store = get(&client, &url("/denied-store")).await;
+    assert_eq!(denied_store.status, 200, "{name} /denied-store");
+    let text = denied_store.text();
+    assert!(
+        text.starts_with("denied:") && text.contains(app.access_denied_spelling()),
+        "{name} /denied-store should be denied with {}: {text:?}",
+        app.access_denied_spelling()
+    );
+
+    for expected in ["rows=1 last=visit", "rows=2 last=visit"] {
+        let sqlite = get(&client, &url("/sqlite")).await;
+        assert_eq!(
+            (sqlite.status, sqlite.text()),
+            (200, expected.to_string()),
+            "{name} /sqlite"
+        );
+    }
+    assert_eq!(visits(running.state.path()), ["visit", "visit"], "{name}");
+
+    let requested = url("/headers");
+    let headers = get(&client, &requested).await;
+    assert_eq!(headers.status, 200, "{name} /headers");
+    let text = headers.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.contains(&format!("spin-full-url: {requested}").as_str()),
+        "{name} /headers: {text:?}"
+    );
+    assert!(
+        lines.contains(&"spin-path-info: /headers"),
+        "{name} /headers: {text:?}"
+    );
+    assert!(
+        lines.contains(&"spin-matched-route: /..."),
+        "{name} /headers: {text:?}"
+    );
+
+    let unknown = get(&client, &url("/no/such/path")).await;
+    assert_eq!(unknown.status, 404, "{name} unknown path");
+
+    // 20 at once, each in its own instance. The app's counter is a get then a set, so
+    // concurrent requests may read the same value (as under Spin); what must hold is that
+    // all succeed and the stored counter stays consistent. SQLite inserts are each atomic,
+    // so every one of those must be counted.
+    let answers = get_concurrently(&client, &url("/kv"), 20).await;
+    let mut highest = 2;
+    for answer in &answers {
+        assert_eq!(
+            answer.status,
+            200,
+            "{name} concurrent /kv: {}",
+            answer.text()
+        );
+        let hits = number_after(&answer.text(), "hits=");
+        assert!(
+            (3..=22).contains(&hits),
+            "{name} concurrent /kv: hits={hits}"
+        );
+        highest = highest.max(hits);
+    }
+    // The counter holds the last write, which is one of the values some request wrote.
+    let next = number_after(&get(&client, &url("/kv")).await.text(), "hits=");
+    assert!(
+        answers
+            .iter()
+            .any(|a| number_after(&a.text(), "hits=") == next - 1),
+        "{name} /kv after: hits={next}, not one more than any value written (highest {highest})"
+    );
+
+    let answers = get_concurrently(&client, &url("/sqlite"), 20).await;
+    for answer in &answers {
+        assert_eq!(
+            answer.status,
+            200,
+            "{name} concurrent /sqlite: {}",
+            answer.text()
+        );
+        let rows = number_after(&answer.text(), "rows=");
+        assert!(
+            (3..=22).contains(&rows),
+            "{name} concurrent /sqlite: rows={rows}"
+        );
+    }
+    let sqlite = get(&client, &url("/sqlite")).await;
+    assert_eq!(sqlite.text(), "rows=23 last=visit", "{name} /sqlite after");
+
+    let state = running.stop().await;
+    assert_eq!(
+        visits(state.path()).len(),
+        23,
+        "{name}: rows in sqlite_db.db"
+    );
+    assert_eq!(
+        stored_hits(state.path()),
+        Some(next.to_string()),
+        "{name}: hits in sqlite_key_value.db"
+    );
+    Some(manifest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_sdk5_app_serves_every_route_and_takes_a_variable_override() {
+    let Some(manifest) = serves_every_route(SdkApp::RustSdk5).await else {
+        return;
+    };
+    let (upstream_addr, _) = upstream().await;
+    let running = start_app(&manifest, upstream_addr, &[("greeting", "bonjour")]).await;
+    let variable = get(&client(), &format!("{}/variable", running.url)).await;
+    assert_eq!(
+        (variable.status, variable.text()),
+        (200, "bonjour".to_string())
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_app_serves_every_route() {
+    serves_every_route(SdkApp::Js).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_app_serves_every_route() {
+    serves_every_route(SdkApp::Python).await;
+}
