@@ -8,15 +8,17 @@
 //! `kill -9` of the runner (`synchronous=NORMAL`); with `Durability::Fsync` it is also on disk
 //! before the answer, so it survives power loss (`synchronous=FULL`).
 //!
-//! How calls reach the connection depends on the durability:
-//! - `Commit`: the call runs at once on the calling thread, in its own transaction, under a
-//!   mutex. A commit is then a write into the OS page cache (microseconds, no device wait),
-//!   and guests' key-value calls are synchronous (they hold their instance until answered),
-//!   so a hop to another thread would only add latency.
-//! - `Fsync`: group commit. One thread owns the connection and takes calls from a queue; it
-//!   runs every call waiting in the queue inside one transaction, commits once (one fsync for
-//!   the whole group), and only then answers each caller. The async workers never wait on
-//!   the disk.
+//! How calls reach the connection depends on the durability; either way, calls waiting at
+//! the same moment share one transaction and one commit, and each caller hears back only
+//! once that commit is done:
+//! - `Commit`: no thread of its own (`Combiner`). A caller queues its call and, if the
+//!   connection is free, runs every queued call itself; a caller that finds it busy waits,
+//!   without holding its thread, for the holder to run its call. Alone, a call runs at once
+//!   on its caller's thread (a commit is a write into the OS page cache: no hop is worth
+//!   it); under load, concurrent writes share commits (measured: `/test2` at 50 connections
+//!   13% faster than one transaction per call).
+//! - `Fsync`: group commit on one thread that owns the connection and takes calls from a
+//!   queue, so the async workers never wait on the disk.
 
 use super::{KvError, KvResult, Store, TickClaim, decode_counter};
 use async_trait::async_trait;
@@ -83,8 +85,8 @@ pub struct Database {
 
 #[derive(Clone)]
 enum Access {
-    /// `Durability::Commit`: calls run on the caller's thread.
-    Direct(Arc<Mutex<Connection>>),
+    /// `Durability::Commit`: calls run on a caller's thread (`Combiner`).
+    Direct(Arc<Combiner>),
     /// `Durability::Fsync`: calls go to the group-commit thread.
     Grouped(mpsc::Sender<Call>),
 }
@@ -128,7 +130,7 @@ impl Database {
             );",
         )?;
         let access = match durability {
-            Durability::Commit => Access::Direct(Arc::new(Mutex::new(connection))),
+            Durability::Commit => Access::Direct(Arc::new(Combiner::new(connection))),
             Durability::Fsync => {
                 let (calls, queue) = mpsc::channel();
                 std::thread::Builder::new()
@@ -148,72 +150,24 @@ impl Database {
         }
     }
 
-    /// Runs `job`, a single statement, and answers once it is committed (on its own, or with
-    /// its group).
-    async fn run_statement<T: Send + 'static>(
-        &self,
-        job: impl FnOnce(&Connection) -> rusqlite::Result<KvResult<T>> + Send + 'static,
-    ) -> KvResult<T> {
-        match &self.access {
-            Access::Direct(connection) => run_direct(connection, Shape::Statement, job),
-            Access::Grouped(calls) => run_grouped(calls, job).await,
-        }
-    }
-
     /// Runs `job` (which reads, then writes with at most one statement, so a job that fails
-    /// leaves nothing half-done in a group) in a transaction; answers once it is committed.
-    async fn run_transaction<T: Send + 'static>(
+    /// leaves nothing half-done in its group) in a transaction shared with the calls waiting
+    /// at the same moment; answers once that transaction is committed.
+    async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<KvResult<T>> + Send + 'static,
     ) -> KvResult<T> {
         match &self.access {
-            Access::Direct(connection) => run_direct(connection, Shape::Transaction, job),
+            Access::Direct(combiner) => combiner.run(job).await,
             Access::Grouped(calls) => run_grouped(calls, job).await,
         }
     }
 }
 
-/// Whether a job needs a transaction of its own: a single statement is one already (SQLite's
-/// autocommit), without the cost of parsing and running `BEGIN` and `COMMIT`.
-enum Shape {
-    Statement,
-    Transaction,
-}
-
-fn run_direct<T>(
-    connection: &Mutex<Connection>,
-    shape: Shape,
-    job: impl FnOnce(&Connection) -> rusqlite::Result<KvResult<T>>,
-) -> KvResult<T> {
-    let sqlite = |e: rusqlite::Error| KvError::Other(format!("sqlite: {e}"));
-    let connection = connection
-        .lock()
-        .map_err(|_| KvError::Other("key-value database lock poisoned".into()))?;
-    if let Shape::Statement = shape {
-        return job(&connection).map_err(sqlite)?;
-    }
-    // BEGIN and COMMIT as cached statements: parsed once, not at every call.
-    let run = |sql: &str| connection.prepare_cached(sql)?.execute([]).map(drop);
-    run("BEGIN IMMEDIATE").map_err(sqlite)?;
-    match job(&connection) {
-        Ok(result) => {
-            if let Err(e) = run("COMMIT") {
-                let _ = run("ROLLBACK");
-                return Err(sqlite(e));
-            }
-            result
-        }
-        Err(e) => {
-            let _ = run("ROLLBACK");
-            Err(sqlite(e))
-        }
-    }
-}
-
-async fn run_grouped<T: Send + 'static>(
-    calls: &mpsc::Sender<Call>,
+/// A call running `job`, and where its outcome arrives once its group's commit is known.
+fn call_for<T: Send + 'static>(
     job: impl FnOnce(&Connection) -> rusqlite::Result<KvResult<T>> + Send + 'static,
-) -> KvResult<T> {
+) -> (Call, tokio::sync::oneshot::Receiver<KvResult<T>>) {
     let (answer, answered) = tokio::sync::oneshot::channel();
     let call: Call = Box::new(move |connection| {
         let result = match connection {
@@ -231,12 +185,51 @@ async fn run_grouped<T: Send + 'static>(
             let _ = answer.send(outcome);
         })
     });
+    (call, answered)
+}
+
+async fn run_grouped<T: Send + 'static>(
+    calls: &mpsc::Sender<Call>,
+    job: impl FnOnce(&Connection) -> rusqlite::Result<KvResult<T>> + Send + 'static,
+) -> KvResult<T> {
+    let (call, answered) = call_for(job);
     calls
         .send(call)
         .map_err(|_| KvError::Other("key-value database is closed".into()))?;
     answered
         .await
         .map_err(|_| KvError::Other("key-value database thread stopped".into()))?
+}
+
+/// Runs `group` in one transaction and answers each call once the commit is known.
+fn run_group(connection: &Connection, group: Vec<Call>) {
+    let begin = connection
+        .prepare_cached("BEGIN IMMEDIATE")
+        .and_then(|mut s| s.execute([]));
+    if let Err(e) = begin {
+        let reason = e.to_string();
+        tracing::error!("key-value database: cannot start a transaction: {reason}");
+        for call in group {
+            call(None)(Err(reason.clone()));
+        }
+        return;
+    }
+    let replies: Vec<Reply> = group
+        .into_iter()
+        .map(|call| call(Some(connection)))
+        .collect();
+    let committed = connection
+        .prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]))
+        .map(drop)
+        .map_err(|e| e.to_string());
+    if let Err(reason) = &committed {
+        tracing::error!("key-value database: commit failed: {reason}");
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        reply(committed.clone());
+    }
 }
 
 /// The connection's thread: takes every call waiting, runs them in one transaction, commits,
@@ -250,27 +243,67 @@ fn serve_calls(connection: Connection, queue: mpsc::Receiver<Call>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = connection.execute_batch("BEGIN IMMEDIATE") {
-            let reason = e.to_string();
-            tracing::error!("key-value database: cannot start a transaction: {reason}");
-            for call in group {
-                call(None)(Err(reason.clone()));
+        run_group(&connection, group);
+    }
+}
+
+/// `Durability::Commit`: no thread of its own. A caller queues its call, then, if the
+/// connection is free, runs every queued call in one transaction and answers them all
+/// ("combining"); a caller that finds the connection busy waits (asynchronously) for the
+/// holder to run its call. Alone, a call runs at once on its caller's thread; under
+/// concurrency, writes share commits.
+pub(crate) struct Combiner {
+    connection: Mutex<Connection>,
+    queue: Mutex<Vec<Call>>,
+}
+
+impl Combiner {
+    fn new(connection: Connection) -> Self {
+        Self {
+            connection: Mutex::new(connection),
+            queue: Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<KvResult<T>> + Send + 'static,
+    ) -> KvResult<T> {
+        let (call, answered) = call_for(job);
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(call);
+        self.combine();
+        answered
+            .await
+            .map_err(|_| KvError::Other("key-value call dropped unanswered".into()))?
+    }
+
+    /// Runs queued calls while the connection can be had. The last one out checks the
+    /// queue again after letting go, so a call queued meanwhile is never left waiting.
+    fn combine(&self) {
+        loop {
+            let Ok(connection) = self.connection.try_lock() else {
+                return;
+            };
+            loop {
+                let group =
+                    std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));
+                if group.is_empty() {
+                    break;
+                }
+                run_group(&connection, group);
             }
-            continue;
-        }
-        let replies: Vec<Reply> = group
-            .into_iter()
-            .map(|call| call(Some(&connection)))
-            .collect();
-        let committed = connection
-            .execute_batch("COMMIT")
-            .map_err(|e| e.to_string());
-        if let Err(reason) = &committed {
-            tracing::error!("key-value database: commit failed: {reason}");
-            let _ = connection.execute_batch("ROLLBACK");
-        }
-        for reply in replies {
-            reply(committed.clone());
+            drop(connection);
+            if self
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                return;
+            }
         }
     }
 }
@@ -296,14 +329,14 @@ impl Store for SqliteStore {
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         let (label, key) = (self.label.clone(), key.to_string());
         self.database
-            .run_statement(move |c| Ok(Ok(read(c, &label, &key)?)))
+            .run(move |c| Ok(Ok(read(c, &label, &key)?)))
             .await
     }
 
     async fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
         let (label, key, value) = (self.label.clone(), key.to_string(), value.to_vec());
         self.database
-            .run_statement(move |c| {
+            .run(move |c| {
                 c.prepare_cached(UPSERT)?
                     .execute(params![label, key, value])?;
                 Ok(Ok(()))
@@ -314,7 +347,7 @@ impl Store for SqliteStore {
     async fn delete(&self, key: &str) -> KvResult<()> {
         let (label, key) = (self.label.clone(), key.to_string());
         self.database
-            .run_statement(move |c| {
+            .run(move |c| {
                 c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                     .execute(params![label, key])?;
                 Ok(Ok(()))
@@ -329,7 +362,7 @@ impl Store for SqliteStore {
     async fn get_keys(&self) -> KvResult<Vec<String>> {
         let label = self.label.clone();
         self.database
-            .run_statement(move |c| {
+            .run(move |c| {
                 let mut statement = c.prepare_cached(
                     "SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key",
                 )?;
@@ -344,7 +377,7 @@ impl Store for SqliteStore {
     async fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
         let (label, key) = (self.label.clone(), key.to_string());
         self.database
-            .run_transaction(move |c| {
+            .run(move |c| {
                 let current = match read(c, &label, &key)?
                     .map(|bytes| decode_counter(&key, &bytes))
                     .transpose()
@@ -376,7 +409,7 @@ impl Store for SqliteStore {
         let (label, key) = (self.label.clone(), key.to_string());
         let (expected, new) = (expected.map(<[u8]>::to_vec), new.to_vec());
         self.database
-            .run_transaction(move |c| {
+            .run(move |c| {
                 if read(c, &label, &key)? != expected {
                     return Ok(Ok(false));
                 }
@@ -398,7 +431,7 @@ impl Store for SqliteStore {
         let now = unix_millis();
         let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         self.database
-            .run_transaction(move |c| {
+            .run(move |c| {
                 let current: Option<(i64, Option<String>, i64)> = c
                     .prepare_cached(
                         "SELECT last_tick, owner, lease_until_ms FROM runner_cron_claims
@@ -431,7 +464,7 @@ impl Store for SqliteStore {
     async fn release_tick(&self, job: &str, owner: &str) -> KvResult<()> {
         let (label, job, owner) = (self.label.clone(), job.to_string(), owner.to_string());
         self.database
-            .run_transaction(move |c| {
+            .run(move |c| {
                 c.prepare_cached(
                     "UPDATE runner_cron_claims SET owner = NULL, lease_until_ms = 0
                      WHERE store = ?1 AND job = ?2 AND owner = ?3",
@@ -516,13 +549,16 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_increments_grouped_into_commits_are_each_counted_once() {
-        let dir = tempdir().join("grouped");
+        for durability in [Durability::Fsync, Durability::Commit] {
+            grouped_increments(durability).await;
+        }
+    }
+
+    async fn grouped_increments(durability: Durability) {
+        let dir = tempdir().join(format!("grouped-{durability}"));
         let path = default_path(&dir);
-        let store = std::sync::Arc::new(
-            Database::open(&path, Durability::Fsync)
-                .unwrap()
-                .store("default"),
-        );
+        let store =
+            std::sync::Arc::new(Database::open(&path, durability).unwrap().store("default"));
         let tasks: Vec<_> = (0..400)
             .map(|_| {
                 let store = store.clone();
