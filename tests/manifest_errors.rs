@@ -9,11 +9,16 @@ use support::edited_manifest;
 /// Runs `runner up` on the edited manifest; returns its exit success and stderr.
 fn runner_up(edit: impl Fn(String) -> String) -> (bool, String) {
     let (dir, manifest) = edited_manifest(edit);
+    run_up(&manifest, &dir.path().join("state"))
+}
+
+/// `runner up -f MANIFEST`, which must exit (it is refused) within a minute.
+fn run_up(manifest: &std::path::Path, state: &std::path::Path) -> (bool, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_runner"))
         .args(["up", "--listen", "127.0.0.1:0", "-f"])
-        .arg(&manifest)
+        .arg(manifest)
         .arg("--state-dir")
-        .arg(dir.path().join("state"))
+        .arg(state)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -157,38 +162,11 @@ fn a_cron_trigger_naming_a_component_that_is_not_a_job() {
     );
 }
 
-/// Runs `runner up` on `manifest` (in `dir`); returns its exit success and stderr.
+/// Runs `runner up` on `manifest` (written into `dir`); returns its exit success and stderr.
 fn runner_up_on(dir: &std::path::Path, manifest: &str) -> (bool, String) {
     let path = dir.join("spin.toml");
     std::fs::write(&path, manifest).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["up", "--listen", "127.0.0.1:0", "-f"])
-        .arg(&path)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("runner starts");
-    let output = wait_a_minute(output);
-    (output.0, output.1)
-}
-
-fn wait_a_minute(mut child: std::process::Child) -> (bool, String) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("runner up kept running");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    (status.success(), stderr)
+    run_up(&path, &dir.join("state"))
 }
 
 fn one_component_app(source: &std::path::Path, extra: &str) -> String {

@@ -17,14 +17,7 @@ struct Case {
 
 /// /test2 at each connection count, /test1 at the middle one.
 pub async fn throughput(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec<LoadRow> {
-    let mut cases: Vec<Case> = plan
-        .test2_connections
-        .iter()
-        .map(|&connections| Case {
-            path: "/test2",
-            connections,
-        })
-        .collect();
+    let mut cases = test2_cases(plan);
     cases.push(Case {
         path: "/test1",
         connections: plan.mid_connections,
@@ -56,15 +49,19 @@ pub async fn durable(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec
         native_group.clone(),
     ];
     let pairs = [(runner_fsync, RUNNER), (native_group, native_fsync)];
-    let cases: Vec<Case> = plan
-        .test2_connections
+    let cases = test2_cases(plan);
+    measure(launcher, wrk, plan, "durable", &contenders, &cases, &pairs).await
+}
+
+/// `/test2` at each of the plan's connection counts.
+fn test2_cases(plan: &Plan) -> Vec<Case> {
+    plan.test2_connections
         .iter()
         .map(|&connections| Case {
             path: "/test2",
             connections,
         })
-        .collect();
-    measure(launcher, wrk, plan, "durable", &contenders, &cases, &pairs).await
+        .collect()
 }
 
 async fn measure(

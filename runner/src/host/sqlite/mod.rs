@@ -59,3 +59,71 @@ pub struct Sqlite;
 impl HasData for Sqlite {
     type Data<'a> = SqliteView<'a>;
 }
+
+/// Both interface versions declare the same `error`, `value`, `row-result` and
+/// `query-result`, so bindgen makes two sets of identical Rust types; this writes their
+/// conversions to and from `sql`'s once: `to_sql`, `from_sql`, `query_result`, and
+/// `From<OpenError> for Error`, in the module that invokes it.
+macro_rules! conversions {
+    ($interface:path) => {
+        use $interface::{Error, QueryResult, RowResult, Value};
+
+        impl From<super::OpenError> for Error {
+            fn from(e: super::OpenError) -> Self {
+                match e {
+                    super::OpenError::AccessDenied => Error::AccessDenied,
+                    super::OpenError::NoSuchDatabase => Error::NoSuchDatabase,
+                    super::OpenError::Io(message) => Error::Io(message),
+                }
+            }
+        }
+
+        fn to_sql(value: Value) -> crate::sql::Value {
+            match value {
+                Value::Integer(i) => crate::sql::Value::Integer(i),
+                Value::Real(r) => crate::sql::Value::Real(r),
+                Value::Text(t) => crate::sql::Value::Text(t),
+                Value::Blob(b) => crate::sql::Value::Blob(b),
+                Value::Null => crate::sql::Value::Null,
+            }
+        }
+
+        fn from_sql(value: crate::sql::Value) -> Value {
+            match value {
+                crate::sql::Value::Integer(i) => Value::Integer(i),
+                crate::sql::Value::Real(r) => Value::Real(r),
+                crate::sql::Value::Text(t) => Value::Text(t),
+                crate::sql::Value::Blob(b) => Value::Blob(b),
+                crate::sql::Value::Null => Value::Null,
+            }
+        }
+
+        fn rows(result: crate::sql::QueryResult) -> (Vec<String>, Vec<RowResult>) {
+            let rows = result
+                .rows
+                .into_iter()
+                .map(|row| RowResult {
+                    values: row.into_iter().map(from_sql).collect(),
+                })
+                .collect();
+            (result.columns, rows)
+        }
+
+        /// `execute` on a guest's connection (`None`: not a live one), the same in both versions.
+        async fn execute(
+            connection: Option<std::sync::Arc<crate::sql::Connection>>,
+            statement: String,
+            parameters: Vec<Value>,
+        ) -> Result<QueryResult, Error> {
+            let connection = connection.ok_or(Error::InvalidConnection)?;
+            let parameters = parameters.into_iter().map(to_sql).collect();
+            let result = connection
+                .execute(statement, parameters)
+                .await
+                .map_err(Error::Io)?;
+            let (columns, rows) = rows(result);
+            Ok(QueryResult { columns, rows })
+        }
+    };
+}
+use conversions;

@@ -1,54 +1,13 @@
 //! `spin:sqlite/sqlite@3.1.0` (a 3.0.0 import is served by it): the same calls as 2.0.0 plus
 //! `last-insert-rowid` and `changes`, and their `async` forms, whose rows come as a stream.
 
-use super::{OpenDatabase, OpenError, Sqlite, SqliteView};
-use crate::host::bindings::spin::sqlite::sqlite::{
-    self, Error, HostConnectionWithStore, QueryResult, RowResult, Value,
-};
+use super::{OpenDatabase, Sqlite, SqliteView, conversions};
+use crate::host::bindings::spin::sqlite::sqlite::{self, HostConnectionWithStore};
 use crate::sql;
 use std::sync::Arc;
 use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
 
-impl From<OpenError> for Error {
-    fn from(e: OpenError) -> Self {
-        match e {
-            OpenError::AccessDenied => Error::AccessDenied,
-            OpenError::NoSuchDatabase => Error::NoSuchDatabase,
-            OpenError::Io(message) => Error::Io(message),
-        }
-    }
-}
-
-fn to_sql(value: Value) -> sql::Value {
-    match value {
-        Value::Integer(i) => sql::Value::Integer(i),
-        Value::Real(r) => sql::Value::Real(r),
-        Value::Text(t) => sql::Value::Text(t),
-        Value::Blob(b) => sql::Value::Blob(b),
-        Value::Null => sql::Value::Null,
-    }
-}
-
-fn from_sql(value: sql::Value) -> Value {
-    match value {
-        sql::Value::Integer(i) => Value::Integer(i),
-        sql::Value::Real(r) => Value::Real(r),
-        sql::Value::Text(t) => Value::Text(t),
-        sql::Value::Blob(b) => Value::Blob(b),
-        sql::Value::Null => Value::Null,
-    }
-}
-
-fn rows(result: sql::QueryResult) -> (Vec<String>, Vec<RowResult>) {
-    let rows = result
-        .rows
-        .into_iter()
-        .map(|row| RowResult {
-            values: row.into_iter().map(from_sql).collect(),
-        })
-        .collect();
-    (result.columns, rows)
-}
+conversions!(crate::host::bindings::spin::sqlite::sqlite);
 
 /// A bad handle on the calls that have no error to report it with traps, as in Spin.
 fn live(connection: Option<Arc<sql::Connection>>) -> wasmtime::Result<Arc<sql::Connection>> {
@@ -74,18 +33,7 @@ impl sqlite::HostConnection for SqliteView<'_> {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let Some(connection) = self.connection(&handle) else {
-            return Ok(Err(Error::InvalidConnection));
-        };
-        let parameters = parameters.into_iter().map(to_sql).collect();
-        Ok(connection
-            .execute(statement, parameters)
-            .await
-            .map(|result| {
-                let (columns, rows) = rows(result);
-                QueryResult { columns, rows }
-            })
-            .map_err(Error::Io))
+        Ok(execute(self.connection(&handle), statement, parameters).await)
     }
 
     async fn last_insert_rowid(&mut self, handle: Resource<OpenDatabase>) -> wasmtime::Result<i64> {
