@@ -45,6 +45,18 @@ pub struct SqliteView<'a> {
 }
 
 impl SqliteView<'_> {
+    /// Opens a granted database and gives the guest a handle to it; a refusal goes back as the
+    /// interface version's own error, a full resource table traps.
+    fn open_handle<E: From<OpenError>>(
+        &mut self,
+        label: &str,
+    ) -> wasmtime::Result<Result<wasmtime::component::Resource<OpenDatabase>, E>> {
+        Ok(match self.ctx.open(label) {
+            Ok(open) => Ok(self.table.push(open)?),
+            Err(e) => Err(e.into()),
+        })
+    }
+
     /// The connection behind a guest's handle (`None`: not a live connection).
     fn connection(
         &self,

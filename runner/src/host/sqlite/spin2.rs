@@ -13,10 +13,7 @@ impl sqlite::HostConnection for SqliteView<'_> {
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<OpenDatabase>, Error>> {
-        Ok(match self.ctx.open(&database) {
-            Ok(open) => Ok(self.table.push(open)?),
-            Err(e) => Err(e.into()),
-        })
+        self.open_handle(&database)
     }
 
     async fn execute(

@@ -21,10 +21,7 @@ impl sqlite::HostConnection for SqliteView<'_> {
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<OpenDatabase>, Error>> {
-        Ok(match self.ctx.open(&database) {
-            Ok(open) => Ok(self.table.push(open)?),
-            Err(e) => Err(e.into()),
-        })
+        self.open_handle(&database)
     }
 
     async fn execute(
@@ -64,13 +61,7 @@ impl<U> HostConnectionWithStore<U> for Sqlite {
         accessor: &Accessor<U, Self>,
         database: String,
     ) -> wasmtime::Result<Result<Resource<OpenDatabase>, Error>> {
-        accessor.with(|mut view| {
-            let view = view.get();
-            Ok(match view.ctx.open(&database) {
-                Ok(open) => Ok(view.table.push(open)?),
-                Err(e) => Err(e.into()),
-            })
-        })
+        accessor.with(|mut view| view.get().open_handle(&database))
     }
 
     async fn execute_async(
