@@ -284,3 +284,28 @@ async fn the_js_app_serves_every_route() {
 async fn the_python_app_serves_every_route() {
     serves_every_route(SdkApp::Python).await;
 }
+
+/// A 0.2 guest may start a request and write its body later: here it declares
+/// `content-length: 0`, waits for the answer, and only then writes and finishes the empty
+/// body. The HTTP client stopped reading that body as soon as the head was out, yet the
+/// guest's writes succeed and it gets its answer, as when it writes first. (The Python SDK
+/// writes its empty body right after starting the request, so it met this race now and then.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_written_after_the_answer_does_not_fail_the_request() {
+    let Some(manifest) = built(SdkApp::RustSdk5).await else {
+        return;
+    };
+    let (upstream_addr, upstream_requests) = upstream().await;
+    let running = start_app(&manifest, upstream_addr, &[]).await;
+    let client = client();
+    for round in 1..=3 {
+        let late = get(&client, &format!("{}/outbound-late-body", running.url)).await;
+        assert_eq!(
+            (late.status, late.text()),
+            (200, "upstream 200 pong".to_string()),
+            "round {round}"
+        );
+        assert_eq!(upstream_requests.load(Ordering::SeqCst), round);
+    }
+    running.stop().await;
+}

@@ -6,6 +6,7 @@
 //! components implement, so this module never depends on how they are served. Everything
 //! else uses wasmtime's default HTTP client. A 0.2 component may call a 0.3 one and back.
 
+mod drain_unread;
 mod p2;
 mod p3;
 

@@ -1,6 +1,7 @@
 //! `wasi:http/outgoing-handler@0.2.x`'s hook, for components built with earlier SDKs: the
 //! same allow-list check, in-process chaining (to a 0.2 or 0.3 component alike) and network.
 
+use super::drain_unread::drain_unread;
 use super::{InternalFailure, OutboundHttp, Route, dispatch_internal};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::handler;
@@ -18,6 +19,7 @@ impl WasiHttpHooks for OutboundHttp {
         config: OutgoingRequestConfig,
     ) -> HttpResult<HostFutureIncomingResponse> {
         let scheme = if config.use_tls { "https" } else { "http" };
+        let request = request.map(drain_unread);
         match self.route(scheme, request.uri()) {
             Route::Denied => Ok(HostFutureIncomingResponse::ready(Ok(Err(
                 ErrorCode::HttpRequestDenied,

@@ -2,7 +2,10 @@
 //! (`#[http_component]`, built for wasm32-wasip1 like Spin 3's `http-rust` template).
 //! The JS and Python apps next to this one answer the same paths with the same bodies.
 
-use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http::{
+    Fields, IncomingResponse, IntoResponse, Method, OutgoingBody, OutgoingRequest, Request,
+    Response, Scheme,
+};
 use spin_sdk::http_component;
 use spin_sdk::key_value::Store;
 use spin_sdk::sqlite::{Connection, Value};
@@ -18,6 +21,7 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         "/kv" => (200, count_hit()?),
         "/variable" => (200, variables::get("greeting")?),
         "/outbound" => outbound().await?,
+        "/outbound-late-body" => outbound_late_body().await?,
         "/denied-host" => (200, denied_host().await),
         "/denied-store" => (200, denied_store()),
         "/sqlite" => (200, sqlite()?),
@@ -56,9 +60,62 @@ async fn outbound() -> anyhow::Result<(u16, String)> {
     })
 }
 
+/// GETs `upstream_url` declaring `content-length: 0` and writes that empty body only once
+/// the answer is in, through `wasi:http` itself: SDKs that start a request before writing
+/// its body (this SDK's `send`, the Python SDK's) do the same with less delay. An HTTP
+/// client has no use for a body of length 0 and may have stopped reading it long before;
+/// the guest must still be able to write and finish it.
+async fn outbound_late_body() -> anyhow::Result<(u16, String)> {
+    let url = variables::get("upstream_url")?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("upstream_url is not an http:// URL"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let headers = Fields::from_list(&[("content-length".to_string(), b"0".to_vec())])?;
+    let request = OutgoingRequest::new(headers);
+    let refused = |what: &str| anyhow::anyhow!("the host refused the request's {what}");
+    request
+        .set_method(&Method::Get)
+        .map_err(|()| refused("method"))?;
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| refused("scheme"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| refused("authority"))?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|()| refused("path"))?;
+    let body = request.body().map_err(|()| refused("body"))?;
+    let response: IncomingResponse = match spin_sdk::http::send(request).await {
+        Ok(response) => response,
+        Err(e) => return Ok((502, format!("upstream error: {e}"))),
+    };
+    let stream = body.write().map_err(|()| refused("body stream"))?;
+    let written = stream.check_write().and_then(|_| stream.flush());
+    drop(stream);
+    let finished = OutgoingBody::finish(body, None);
+    let status = response.status();
+    let answer = String::from_utf8_lossy(&response.into_body().await?).into_owned();
+    Ok(match (written, finished) {
+        (Ok(()), Ok(())) => (200, format!("upstream {status} {answer}")),
+        (Err(e), _) => (
+            502,
+            format!("writing the body after the answer failed: {e:?}"),
+        ),
+        (_, Err(e)) => (
+            502,
+            format!("finishing the body after the answer failed: {e:?}"),
+        ),
+    })
+}
+
 /// A host the manifest does not allow: reports what the SDK said.
 async fn denied_host() -> String {
-    let request = Request::builder().method(Method::Get).uri(DENIED_URL).build();
+    let request = Request::builder()
+        .method(Method::Get)
+        .uri(DENIED_URL)
+        .build();
     match spin_sdk::http::send::<_, Response>(request).await {
         Ok(_) => "not denied".to_string(),
         Err(e) => format!("denied: {e}"),
@@ -88,7 +145,9 @@ fn sqlite() -> anyhow::Result<String> {
         .rows()
         .next()
         .ok_or_else(|| anyhow::anyhow!("SELECT returned no row"))?;
-    let n: i64 = row.get("n").ok_or_else(|| anyhow::anyhow!("no integer column n"))?;
+    let n: i64 = row
+        .get("n")
+        .ok_or_else(|| anyhow::anyhow!("no integer column n"))?;
     let last: &str = row.get("last").unwrap_or("");
     Ok(format!("rows={n} last={last}"))
 }
