@@ -17,7 +17,7 @@ use crate::kv::Stores;
 use crate::kv::sqlite::Durability;
 use crate::limits::Limits;
 use crate::manifest::{ComponentDecl, Manifest};
-use crate::runtime_config::{DatabaseConfig, RuntimeConfig};
+use crate::runtime_config::{DatabaseConfig, RuntimeConfig, resolve_labels};
 use crate::sql::{Database, Databases};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -329,35 +329,22 @@ fn open_databases(
     state_dir: &std::path::Path,
     runtime: &RuntimeConfig,
 ) -> anyhow::Result<Databases> {
+    let named = manifest.labels_in("sqlite_databases", |decl| &decl.sqlite_databases);
+    let resolved = resolve_labels(
+        &manifest.path,
+        named,
+        &runtime.sqlite_databases,
+        || DatabaseConfig {
+            path: crate::sql::default_path(state_dir),
+            allow_attach_file: false,
+        },
+        ("SQLite database", "sqlite_database"),
+    )?;
     let mut databases = Databases::default();
-    for decl in manifest.components.values() {
-        for (index, label) in decl.sqlite_databases.iter().enumerate() {
-            if databases.contains(label) {
-                continue;
-            }
-            let key = format!("component.{}.sqlite_databases[{index}]", decl.id);
-            let config = match runtime.sqlite_databases.get(label) {
-                Some(config) => config.clone(),
-                None if label == "default" => DatabaseConfig {
-                    path: crate::sql::default_path(state_dir),
-                    allow_attach_file: false,
-                },
-                None => {
-                    return Err(manifest
-                        .error(
-                            key,
-                            format!(
-                                "no SQLite database `{label}` (only `default` exists unless a \
-                                 runtime config defines `[sqlite_database.{label}]`)"
-                            ),
-                        )
-                        .into());
-                }
-            };
-            let database = Database::open(config.path, config.allow_attach_file)
-                .map_err(|e| manifest.error(key, format!("{e:#}")))?;
-            databases.insert(label.clone(), database);
-        }
+    for (key, label, config) in resolved {
+        let database = Database::open(config.path, config.allow_attach_file)
+            .map_err(|e| manifest.error(key, format!("{e:#}")))?;
+        databases.insert(label.to_string(), database);
     }
     Ok(databases)
 }

@@ -142,6 +142,42 @@ impl RuntimeConfig {
     }
 }
 
+/// The labels an app's components name (each with the manifest key that names it), every
+/// label once, paired with its definition in `defined` (a runtime config table), or, for
+/// `default` when that says nothing, `default_config()`. A label defined nowhere is refused
+/// with the first key naming it: `no <noun> `LABEL` (only `default` exists unless a runtime
+/// config defines `[<section>.LABEL]`)`. Key-value stores and SQLite databases both go this way.
+pub fn resolve_labels<'l, C: Clone>(
+    manifest_file: &Path,
+    named: impl IntoIterator<Item = (String, &'l str)>,
+    defined: &BTreeMap<String, C>,
+    default_config: impl Fn() -> C,
+    (noun, section): (&str, &str),
+) -> Result<Vec<(String, &'l str, C)>, ConfigError> {
+    let mut resolved: Vec<(String, &str, C)> = Vec::new();
+    for (key, label) in named {
+        if resolved.iter().any(|(_, seen, _)| *seen == label) {
+            continue;
+        }
+        let config = match defined.get(label) {
+            Some(config) => config.clone(),
+            None if label == "default" => default_config(),
+            None => {
+                return Err(ConfigError::new(
+                    manifest_file,
+                    key,
+                    format!(
+                        "no {noun} `{label}` (only `default` exists unless a runtime config \
+                         defines `[{section}.{label}]`)"
+                    ),
+                ));
+            }
+        };
+        resolved.push((key, label, config));
+    }
+    Ok(resolved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

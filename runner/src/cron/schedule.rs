@@ -50,20 +50,25 @@ impl Schedule {
         self.cron.find_next_occurrence(&whole_second, false).ok()
     }
 
-    /// How many ticks fall in `(after, until]`, counting at most `cap`.
-    pub fn ticks_between(&self, after: DateTime<Utc>, until: DateTime<Utc>, cap: usize) -> usize {
-        let mut count = 0;
-        let mut time = after;
+    /// The ticks in `(after, until]`, walked up to `cap` of them: how many, and the last one
+    /// (`None` if there is none).
+    pub fn ticks_in(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cap: usize,
+    ) -> (usize, Option<DateTime<Utc>>) {
+        let (mut count, mut last) = (0, None);
         while count < cap {
-            match self.next_after(time) {
+            match self.next_after(last.unwrap_or(after)) {
                 Some(tick) if tick <= until => {
                     count += 1;
-                    time = tick;
+                    last = Some(tick);
                 }
                 _ => break,
             }
         }
-        count
+        (count, last)
     }
 }
 
@@ -123,8 +128,14 @@ mod tests {
         assert_eq!(every_two.next_after(at(101)), Some(at(102)));
         let mid_second = at(101) + chrono::Duration::milliseconds(999);
         assert_eq!(every_two.next_after(mid_second), Some(at(102)));
-        assert_eq!(every_two.ticks_between(at(100), at(107), 100), 3);
-        assert_eq!(every_two.ticks_between(at(100), at(10_000), 5), 5);
+        assert_eq!(
+            every_two.ticks_in(at(100), at(107), 100),
+            (3, Some(at(106)))
+        );
+        assert_eq!(
+            every_two.ticks_in(at(100), at(10_000), 5),
+            (5, Some(at(110)))
+        );
         let hourly = Schedule::parse("@hourly").unwrap();
         assert_eq!(hourly.next_after(at(3_599)), Some(at(3_600)));
     }

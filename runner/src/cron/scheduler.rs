@@ -135,7 +135,7 @@ async fn job_loop(job: CronJob, shared: Arc<Shared>, mut stopped: watch::Receive
                 tracing::error!(component, tick = %tick, "periodic run failed after {took:?}: {e}")
             }
         }
-        let skipped = job.schedule.ticks_between(tick, Utc::now(), SKIP_COUNT_CAP);
+        let (skipped, _) = job.schedule.ticks_in(tick, Utc::now(), SKIP_COUNT_CAP);
         if skipped > 0 {
             tracing::warn!(
                 component,
@@ -168,15 +168,7 @@ async fn wait_until(tick: DateTime<Utc>, stopped: &mut watch::Receiver<bool>) ->
 /// machine), the latest tick that has passed; the ones in between are skipped, and said so.
 fn latest_due_tick(job: &CronJob, due: DateTime<Utc>) -> DateTime<Utc> {
     let now = Utc::now();
-    let mut latest = due;
-    let mut missed = 0usize;
-    while let Some(tick) = job.schedule.next_after(latest) {
-        if tick > now || missed >= SKIP_COUNT_CAP {
-            break;
-        }
-        latest = tick;
-        missed += 1;
-    }
+    let (missed, latest) = job.schedule.ticks_in(due, now, SKIP_COUNT_CAP);
     if missed > 0 {
         tracing::warn!(
             component = job.component.as_str(),
@@ -185,5 +177,5 @@ fn latest_due_tick(job: &CronJob, due: DateTime<Utc>) -> DateTime<Utc> {
             (now - due).num_seconds()
         );
     }
-    latest
+    latest.unwrap_or(due)
 }

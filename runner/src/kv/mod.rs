@@ -101,8 +101,4 @@ impl Stores {
     pub fn get(&self, label: &str) -> Option<Arc<dyn Store>> {
         self.0.get(label).cloned()
     }
-
-    pub fn contains(&self, label: &str) -> bool {
-        self.0.contains_key(label)
-    }
 }

@@ -9,7 +9,7 @@ use super::sqlite::{self, Database, Durability};
 use super::{Store, Stores};
 use crate::config_error::ConfigError;
 use crate::manifest::Manifest;
-use crate::runtime_config::{RuntimeConfig, StoreConfig};
+use crate::runtime_config::{RuntimeConfig, StoreConfig, resolve_labels};
 use anyhow::anyhow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,37 +26,18 @@ pub async fn open_stores(
 ) -> anyhow::Result<Stores> {
     let mut stores = Stores::default();
     let mut databases: HashMap<PathBuf, Database> = HashMap::new();
-    let named = manifest.components.values().flat_map(|decl| {
-        decl.key_value_stores
-            .iter()
-            .enumerate()
-            .map(|(index, label)| {
-                let key = format!("component.{}.key_value_stores[{index}]", decl.id);
-                (key, label.as_str())
-            })
-    });
+    let named = manifest.labels_in("key_value_stores", |decl| &decl.key_value_stores);
     let for_jobs = (!manifest.jobs.is_empty()).then(|| ("trigger.cron".to_string(), DEFAULT));
-    for (key, label) in named.chain(for_jobs) {
-        if stores.contains(label) {
-            continue;
-        }
-        let config = match runtime.key_value_stores.get(label) {
-            Some(config) => config.clone(),
-            None if label == DEFAULT => StoreConfig::Sqlite {
-                path: sqlite::default_path(state_dir),
-            },
-            None => {
-                return Err(manifest
-                    .error(
-                        key,
-                        format!(
-                            "no key-value store `{label}` (only `default` exists unless a \
-                                 runtime config defines `[key_value_store.{label}]`)"
-                        ),
-                    )
-                    .into());
-            }
-        };
+    let resolved = resolve_labels(
+        &manifest.path,
+        named.chain(for_jobs),
+        &runtime.key_value_stores,
+        || StoreConfig::Sqlite {
+            path: sqlite::default_path(state_dir),
+        },
+        ("key-value store", "key_value_store"),
+    )?;
+    for (_, label, config) in resolved {
         let store: Arc<dyn Store> = match config {
             StoreConfig::Sqlite { path } => {
                 let database = match databases.get(&path) {

@@ -3,10 +3,11 @@
 //!
 //! Table `spin_key_value(store, key, value)`, one row per key, counters as 8-byte
 //! little-endian i64. Periodic jobs' claims (which runner runs which tick) sit in a table of
-//! their own, `runner_cron_claims`, which Spin ignores and guests never see. The file is in WAL mode; every write is committed before its caller
-//! hears back. With `Durability::Commit` (the default) a commit reaches the OS, so it survives
-//! `kill -9` of the runner (`synchronous=NORMAL`); with `Durability::Fsync` it is also on disk
-//! before the answer, so it survives power loss (`synchronous=FULL`).
+//! their own, `runner_cron_claims`, which Spin ignores and guests never see. The file is in
+//! WAL mode; every write is committed before its caller hears back. With `Durability::Commit`
+//! (the default) a commit reaches the OS, so it survives `kill -9` of the runner
+//! (`synchronous=NORMAL`); with `Durability::Fsync` it is also on disk before the answer, so
+//! it survives power loss (`synchronous=FULL`).
 //!
 //! How calls reach the connection depends on the durability; either way, calls waiting at
 //! the same moment share one transaction and one commit, and each caller hears back only
@@ -98,16 +99,8 @@ impl Database {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("creating state directory {}: {e}", dir.display()))?;
         }
-        let connection = if in_memory {
-            Connection::open_in_memory()
-        } else {
-            Connection::open(path)
-        }
-        .map_err(|e| anyhow::anyhow!("opening key-value database {}: {e}", path.display()))?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        if !in_memory {
-            connection.pragma_update(None, "journal_mode", "WAL")?;
-        }
+        let connection = crate::sql::open_connection((!in_memory).then_some(path))
+            .map_err(|e| anyhow::anyhow!("opening key-value database {}: {e}", path.display()))?;
         let synchronous = match durability {
             Durability::Commit => "NORMAL",
             Durability::Fsync => "FULL",

@@ -93,6 +93,23 @@ impl Manifest {
         validate(raw, path, &dir)
     }
 
+    /// Every label the components list in a field such as `key_value_stores` (`list` picks
+    /// it from a component), with the key that names it: `component.ID.FIELD[i]`.
+    pub fn labels_in<'m>(
+        &'m self,
+        field: &'static str,
+        list: fn(&ComponentDecl) -> &[String],
+    ) -> impl Iterator<Item = (String, &'m str)> + 'm {
+        self.components.values().flat_map(move |decl| {
+            list(decl).iter().enumerate().map(move |(index, label)| {
+                (
+                    format!("component.{}.{field}[{index}]", decl.id),
+                    label.as_str(),
+                )
+            })
+        })
+    }
+
     /// A key of this manifest refused for `reason`.
     pub fn error(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
         ConfigError::new(&self.path, key, reason)

@@ -18,6 +18,21 @@ pub fn default_path(state_dir: &Path) -> Option<PathBuf> {
     (!state_dir.as_os_str().is_empty()).then(|| state_dir.join("sqlite_db.db"))
 }
 
+/// A connection to the SQLite file at `path` (`None`: a database in memory), set up as every
+/// SQLite connection of the runner is, guests' databases and key-value stores alike: a 5 s
+/// wait for a lock held elsewhere, and a file in WAL mode.
+pub fn open_connection(path: Option<&Path>) -> rusqlite::Result<rusqlite::Connection> {
+    let connection = match path {
+        Some(path) => rusqlite::Connection::open(path)?,
+        None => rusqlite::Connection::open_in_memory()?,
+    };
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    if path.is_some() {
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    Ok(connection)
+}
+
 /// A value as guests see it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -69,15 +84,10 @@ impl Database {
     }
 
     fn new_connection(&self) -> anyhow::Result<rusqlite::Connection> {
-        let connection = match &self.path {
-            Some(path) => rusqlite::Connection::open(path)
-                .map_err(|e| anyhow::anyhow!("opening database {}: {e}", path.display()))?,
-            None => rusqlite::Connection::open_in_memory()?,
-        };
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        if self.path.is_some() {
-            connection.pragma_update(None, "journal_mode", "WAL")?;
-        }
+        let connection = open_connection(self.path.as_deref()).map_err(|e| {
+            let name = self.path.as_deref().unwrap_or(Path::new(":memory:"));
+            anyhow::anyhow!("opening database {}: {e}", name.display())
+        })?;
         if !self.allow_attach_file {
             // As in Spin: a guest may not reach other files through ATTACH.
             connection.authorizer(Some(
@@ -249,10 +259,6 @@ impl Databases {
 
     pub fn get(&self, label: &str) -> Option<&Arc<Database>> {
         self.0.get(label)
-    }
-
-    pub fn contains(&self, label: &str) -> bool {
-        self.0.contains_key(label)
     }
 }
 
