@@ -235,11 +235,7 @@ fn configure(
         tracing::warn!(
             component = decl.id.as_str(),
             "it imports a whole SDK world; these are not hosted here and fail if called: {}",
-            unhosted
-                .iter()
-                .map(|u| format!("{} ({})", u.name, u.purpose))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::unhosted::listing(&unhosted)
         );
         let mut with_stubs = linker.clone();
         crate::unhosted::link_stubs(&mut with_stubs, &component, &unhosted)

@@ -27,7 +27,7 @@ pub fn build(manifest: &Manifest, only: &[String]) -> anyhow::Result<()> {
         .filter_map(|c| c.build.as_ref())
         .any(|b| b.command.iter().any(|c| c.contains(WASM_TARGET)));
     if needs_target {
-        ensure_wasm_target()?;
+        ensure_rust_target(WASM_TARGET)?;
     }
     for component in selected {
         let Some(build) = &component.build else {
@@ -57,8 +57,8 @@ fn run(command: &str, workdir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether rustc can build for `wasm32-wasip2`, judged by the target's std in the sysroot.
-fn wasm_target_installed() -> bool {
+/// Whether rustc can build for `target`, judged by the target's std in the sysroot.
+fn target_installed(target: &str) -> bool {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let Ok(output) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
         return false;
@@ -66,28 +66,27 @@ fn wasm_target_installed() -> bool {
     let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
     Path::new(&sysroot)
         .join("lib/rustlib")
-        .join(WASM_TARGET)
+        .join(target)
         .is_dir()
 }
 
-/// Installs the wasm target with rustup when it is missing.
-pub fn ensure_wasm_target() -> anyhow::Result<()> {
-    if wasm_target_installed() {
+/// Installs the Rust target `target` (e.g. `wasm32-wasip2`) with rustup when it is missing,
+/// saying so.
+pub fn ensure_rust_target(target: &str) -> anyhow::Result<()> {
+    if target_installed(target) {
         return Ok(());
     }
     println!(
-        "The Rust target {WASM_TARGET} is missing; installing it with `rustup target add {WASM_TARGET}`"
+        "The Rust target {target} is missing; installing it with `rustup target add {target}`"
     );
     let status = Command::new("rustup")
-        .args(["target", "add", WASM_TARGET])
+        .args(["target", "add", target])
         .status()
-        .context(
-            "running rustup (install the target by hand: `rustup target add wasm32-wasip2`)",
-        )?;
-    if !status.success() || !wasm_target_installed() {
-        bail!(
-            "could not install the {WASM_TARGET} target ({status}); run `rustup target add {WASM_TARGET}`"
-        );
+        .with_context(|| {
+            format!("running rustup (install the target by hand: `rustup target add {target}`)")
+        })?;
+    if !status.success() || !target_installed(target) {
+        bail!("could not install the {target} target ({status}); run `rustup target add {target}`");
     }
     Ok(())
 }

@@ -13,9 +13,9 @@ use wasi_preview1_component_adapter_provider::{
     WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
 };
 
-/// What the compile cache must know to tell a componentized module from its module: the
-/// adapter's version (the wasmtime family's).
-pub const ADAPTER_TAG: &str = "wasi-preview1-reactor-adapter@47.0.2";
+/// What a module's component depends on besides the module: the adapter it is wrapped with
+/// (the compile cache keys componentized modules by it too).
+pub const ADAPTER: &[u8] = WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
 
 /// `bytes` as a component: unchanged if it is one, componentized if it is a core module.
 pub fn componentize(bytes: &[u8]) -> anyhow::Result<Cow<'_, [u8]>> {
@@ -37,10 +37,7 @@ pub fn componentize(bytes: &[u8]) -> anyhow::Result<Cow<'_, [u8]>> {
     }
     let component = wit_component::ComponentEncoder::default()
         .module(bytes)?
-        .adapter(
-            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-            WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        )?
+        .adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, ADAPTER)?
         .validate(true)
         .encode()
         .map_err(|e| anyhow::anyhow!("cannot make the module a component: {e:#}"))?;

@@ -52,7 +52,7 @@ pub fn load_component(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<C
     let mut hasher = Sha256::new();
     if wasmparser::Parser::is_core_wasm(&bytes) {
         // A module is compiled as the component it becomes: that depends on the adapter too.
-        hasher.update(crate::componentize::ADAPTER_TAG);
+        hasher.update(crate::componentize::ADAPTER);
     }
     hasher.update(&bytes);
     let digest: [u8; 32] = hasher.finalize().into();

@@ -48,7 +48,7 @@ mod unhosted;
 mod variables;
 
 pub use app::{App, AppOptions};
-pub use build_step::build;
+pub use build_step::{build, ensure_rust_target};
 pub use config_error::ConfigError;
 pub use cron::JobError;
 pub use engine::default_cache_dir;

@@ -73,15 +73,20 @@ pub fn is_whole_world(unhosted: &[Unhosted]) -> bool {
         .all(|capability| unhosted.iter().any(|u| u.purpose == *capability))
 }
 
-/// The refusal: `imports X (what), which this runner does not host; ...`.
-pub fn refusal(unhosted: &[Unhosted]) -> String {
-    let listed: Vec<String> = unhosted
+/// `X (what), Y (what)`: the imports and what each is for.
+pub fn listing(unhosted: &[Unhosted]) -> String {
+    unhosted
         .iter()
         .map(|u| format!("{} ({})", u.name, u.purpose))
-        .collect();
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The refusal: `imports X (what), which this runner does not host; ...`.
+pub fn refusal(unhosted: &[Unhosted]) -> String {
     format!(
         "imports {}, which this runner does not host; use spin up",
-        listed.join(", ")
+        listing(unhosted)
     )
 }
 

@@ -168,7 +168,7 @@ fn check_tools(app: SdkApp) -> Result<Vec<(String, String)>, String> {
     match app {
         SdkApp::RustSdk5 => {
             let rustc = version("rustc", &["-vV"]).ok_or("rustc (a Rust toolchain)")?;
-            ensure_wasip1_target()?;
+            runner::ensure_rust_target("wasm32-wasip1").map_err(|e| format!("{e:#}"))?;
             Ok(vec![
                 ("rustc -vV".into(), rustc),
                 ("target".into(), "wasm32-wasip1".into()),
@@ -187,37 +187,6 @@ fn check_tools(app: SdkApp) -> Result<Vec<(String, String)>, String> {
             // BUILD.md: the host Python only runs pip, so its version is not in the key.
             Ok(Vec::new())
         }
-    }
-}
-
-/// The wasm32-wasip1 standard library, added with rustup when missing.
-fn ensure_wasip1_target() -> Result<(), String> {
-    let installed = || {
-        version("rustc", &["--print", "sysroot"])
-            .map(|sysroot| {
-                Path::new(sysroot.trim())
-                    .join("lib/rustlib/wasm32-wasip1/lib")
-                    .is_dir()
-            })
-            .unwrap_or(false)
-    };
-    if installed() {
-        return Ok(());
-    }
-    let missing = "the wasm32-wasip1 Rust target (rustup target add wasm32-wasip1)";
-    if version("rustup", &["--version"]).is_none() {
-        return Err(format!("{missing}; rustup is not installed to add it"));
-    }
-    eprintln!("adding the wasm32-wasip1 target with rustup");
-    let added = Command::new("rustup")
-        .args(["target", "add", "wasm32-wasip1"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if added && installed() {
-        Ok(())
-    } else {
-        Err(format!("{missing}; `rustup target add` failed"))
     }
 }
 
