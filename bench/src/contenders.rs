@@ -3,7 +3,7 @@
 //! available), each in a configuration (durability, store) and with a sleep length.
 
 use crate::paths::Paths;
-use crate::server::{Spec, free_addr};
+use crate::server::{Server, Spec, free_addr};
 use crate::tornado::Tornado;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -121,6 +121,19 @@ impl Launcher<'_> {
             Contender::Spin { .. } => self.spin.as_ref().err().cloned(),
             _ => None,
         }
+    }
+
+    /// Starts `contender` (its test1 sleeping `sleep` s), its output in the log
+    /// `<log_prefix>-<slug>`.
+    pub async fn start(
+        &self,
+        contender: &Contender,
+        sleep: f64,
+        log_prefix: &str,
+    ) -> anyhow::Result<Server> {
+        let spec = self.spec(contender, sleep)?;
+        let log = format!("{log_prefix}-{}", contender.slug());
+        Server::start(spec, &self.paths.logs, &log).await
     }
 
     /// How to start `contender` with `sleep` seconds for test1's sleeping turns.

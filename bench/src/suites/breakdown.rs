@@ -7,7 +7,6 @@
 use crate::cli::Plan;
 use crate::contenders::{Contender, Launcher, RUNNER};
 use crate::report::{BreakdownRow, Outcome};
-use crate::server::Server;
 use crate::wrk;
 use std::path::PathBuf;
 
@@ -59,14 +58,7 @@ pub async fn breakdown(launcher: &Launcher<'_>, wrk: &PathBuf, plan_: &Plan) -> 
             }
             continue;
         }
-        let started = match launcher.spec(&contender, 0.0) {
-            Ok(spec) => {
-                let log = format!("breakdown-{}", contender.slug());
-                Server::start(spec, &launcher.paths.logs, &log).await
-            }
-            Err(e) => Err(e),
-        };
-        let server = match started {
+        let server = match launcher.start(&contender, 0.0, "breakdown").await {
             Ok(server) => server,
             Err(e) => {
                 eprintln!("[breakdown] {label} failed to start: {e:#}");

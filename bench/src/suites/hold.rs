@@ -5,7 +5,6 @@ use crate::cli::Plan;
 use crate::contenders::{Launcher, NATIVE, RUNNER, TORNADO};
 use crate::hold::hold;
 use crate::report::{HoldRow, Outcome};
-use crate::server::Server;
 use std::time::Duration;
 
 pub async fn holds(launcher: &Launcher<'_>, plan: &Plan) -> Vec<HoldRow> {
@@ -25,13 +24,9 @@ pub async fn holds(launcher: &Launcher<'_>, plan: &Plan) -> Vec<HoldRow> {
                 row.insert(label, Outcome::Skipped(reason));
                 continue;
             }
-            let started = match launcher.spec(&contender, sleep_s) {
-                Ok(spec) => {
-                    let log = format!("hold{requests}-{}", contender.slug());
-                    Server::start(spec, &launcher.paths.logs, &log).await
-                }
-                Err(e) => Err(e),
-            };
+            let started = launcher
+                .start(&contender, sleep_s, &format!("hold{requests}"))
+                .await;
             let server = match started {
                 Ok(server) => server,
                 Err(e) => {

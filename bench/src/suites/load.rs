@@ -6,7 +6,6 @@
 use crate::cli::Plan;
 use crate::contenders::{Contender, Launcher, NATIVE, RUNNER, SPIN, TORNADO};
 use crate::report::{LoadRow, Outcome};
-use crate::server::Server;
 use crate::wrk;
 use std::path::PathBuf;
 
@@ -93,14 +92,7 @@ async fn measure(
             }
             continue;
         }
-        let started = match launcher.spec(contender, 0.0) {
-            Ok(spec) => {
-                let log = format!("{suite}-{}", contender.slug());
-                Server::start(spec, &launcher.paths.logs, &log).await
-            }
-            Err(e) => Err(e),
-        };
-        let server = match started {
+        let server = match launcher.start(contender, 0.0, suite).await {
             Ok(server) => server,
             Err(e) => {
                 eprintln!("[{suite}] {label} failed to start: {e:#}");
