@@ -230,18 +230,7 @@ async fn a_runner_killed_mid_run_holds_the_job_no_longer_than_the_run_deadline()
     );
 
     // Wait until A holds a run (the two race for each tick).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let held = loop {
-        if let Some(run) = runs(&a).into_iter().next() {
-            break run;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "A never ran: {}",
-            a.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let held = first_run(&a, Duration::from_secs(30), |_| true).await;
     // While it does, B skips the ticks and says why.
     b.wait_for_log(
         &["a run of this job is in flight on another runner"],
