@@ -84,7 +84,7 @@ impl AllowedHost {
             return Err(format!("`{entry}`: the host is missing"));
         }
         let host_rule = if let Some(prefix) = range {
-            let ip = host.trim_start_matches('[').trim_end_matches(']');
+            let ip = unbracketed(host);
             let net: ipnet::IpNet = format!("{ip}/{prefix}").parse().map_err(|_| {
                 format!("`{entry}`: `{host}/{prefix}` is not an IP range (like 10.0.0.0/8)")
             })?;
@@ -97,7 +97,7 @@ impl AllowedHost {
             HostRule::SubdomainOf(suffix.to_ascii_lowercase())
         } else {
             check_host(host).map_err(|r| format!("`{entry}`: {r}"))?;
-            HostRule::Exact(host.to_ascii_lowercase())
+            HostRule::Exact(unbracketed(host).to_ascii_lowercase())
         };
         let port_rule = match port {
             Some("*") => PortRule::Any,
@@ -123,20 +123,16 @@ impl AllowedHost {
         })
     }
 
-    /// Whether a request to `scheme://host:port` is allowed by this entry.
-    pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        let scheme = scheme.to_ascii_lowercase();
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
+    /// Whether this entry allows `scheme://host:port`; `scheme` and `host` come lowercase,
+    /// the host without IPv6 brackets (`AllowList` normalizes them once for all entries).
+    fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let scheme_ok = match &self.scheme {
             SchemeRule::Any => true,
-            SchemeRule::Named(s) => *s == scheme,
+            SchemeRule::Named(s) => s == scheme,
         };
         let host_ok = match &self.host {
             HostRule::Any => true,
-            HostRule::Exact(h) => h.trim_start_matches('[').trim_end_matches(']') == host,
+            HostRule::Exact(h) => h == host,
             HostRule::SubdomainOf(suffix) => host
                 .strip_suffix(suffix.as_str())
                 .is_some_and(|prefix| prefix.ends_with('.') && prefix.len() > 1),
@@ -165,6 +161,11 @@ fn split_range(s: &str) -> (Option<&str>, std::borrow::Cow<'_, str>) {
         return (None, s.into());
     }
     (Some(prefix), format!("{ip}{port}").into())
+}
+
+/// `host` without the brackets of an IPv6 literal (`[::1]` -> `::1`).
+fn unbracketed(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// Splits `host[:port]`, keeping IPv6 literals (`[::1]:80`) whole.
@@ -226,10 +227,12 @@ impl AllowList {
     }
 
     pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
-        let Some(port) = port.or_else(|| default_port(&scheme.to_ascii_lowercase())) else {
+        let scheme = scheme.to_ascii_lowercase();
+        let host = unbracketed(host).to_ascii_lowercase();
+        let Some(port) = port.or_else(|| default_port(&scheme)) else {
             return false;
         };
-        self.0.iter().any(|rule| rule.allows(scheme, host, port))
+        self.0.iter().any(|rule| rule.allows(&scheme, &host, port))
     }
 
     /// Whether a guest's socket may be used so (`wasi:sockets`). Connections and datagrams
