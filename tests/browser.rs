@@ -12,9 +12,20 @@ use chromiumoxide::cdp::js_protocol::runtime::{EventConsoleApiCalled, EventExcep
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
+use runner::testing::TestApp;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::{repo_root, start};
+use support::{app_options, repo_root};
+
+/// The app in real time (a browser measures real seconds).
+async fn start(variables: &[(&str, &str)]) -> TestApp {
+    TestApp::builder(app_options(variables))
+        .real_clock()
+        .schedule_jobs()
+        .start()
+        .await
+        .unwrap()
+}
 
 fn chromium() -> Option<PathBuf> {
     let candidates = std::env::var_os("CHROMIUM")
@@ -86,7 +97,7 @@ async fn four_tabs_like_the_seed_two_answer_at_once_two_after_the_sleep() {
     let (browser, driver, _profile) = launch(executable).await;
 
     // Four tabs opened at the same moment on the very same URL, as a person would.
-    let url = format!("{}/test1", app.url);
+    let url = format!("{}/test1", app.url());
     let tabs = futures::future::join_all((0..4).map(|_| {
         let (browser, url) = (&browser, url.clone());
         async move {
@@ -135,7 +146,7 @@ async fn the_demo_page_draws_six_requests_half_of_them_slept() {
         .event_listener::<EventRequestWillBeSent>()
         .await
         .unwrap();
-    page.goto(format!("{}/?n=6&auto=1", app.url))
+    page.goto(format!("{}/?n=6&auto=1", app.url()))
         .await
         .expect("page loads");
 
@@ -230,7 +241,7 @@ async fn the_demo_page_draws_six_requests_half_of_them_slept() {
     );
     let foreign: Vec<_> = urls
         .iter()
-        .filter(|u| !u.starts_with(&app.url) && !u.starts_with("data:"))
+        .filter(|u| !u.starts_with(&app.url()) && !u.starts_with("data:"))
         .collect();
     assert!(
         foreign.is_empty(),

@@ -2,71 +2,89 @@
 
 mod support;
 
+use runner::testing::TestApp;
 use std::collections::HashSet;
-use support::{client, get, get_concurrently, start, start_with, stored_counter};
+use std::sync::Arc;
+use support::{AppAnswer, app_options, start_app};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn consecutive_calls_give_consecutive_values() {
-    let app = start(&[]).await;
-    let client = client();
-    let first = get(&client, &format!("{}/test2", app.url)).await;
+    let app = start_app(&[]).await;
+    let first = app.get("/test2").await.unwrap();
     assert_eq!(first.status, 200);
     assert_eq!(
-        first.headers.get("content-type").unwrap(),
-        "text/plain; charset=utf-8"
+        first.header("content-type"),
+        Some("text/plain; charset=utf-8")
     );
     assert_eq!(first.text(), "TEST2 1");
     for expected in 2..=5 {
-        assert_eq!(
-            get(&client, &format!("{}/test2", app.url)).await.value(),
-            expected
-        );
+        assert_eq!(app.get("/test2").await.unwrap().value(), expected);
     }
-    assert_eq!(stored_counter(app.state.path(), "seq"), Some(5));
+    assert_eq!(
+        app.key_value("default").counter("seq").await.unwrap(),
+        Some(5)
+    );
+    assert_eq!(
+        app.logs("test2"),
+        ["1", "2", "3", "4", "5"],
+        "each n logged"
+    );
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_get_distinct_values_and_none_is_lost() {
-    let app = start(&[]).await;
-    let client = client();
-    let before = get(&client, &format!("{}/test2", app.url)).await.value();
-    let answers = get_concurrently(&client, &format!("{}/test2", app.url), 200).await;
-    assert!(answers.iter().all(|a| a.status == 200), "all 200 answered");
-    let values: HashSet<i64> = answers.iter().map(|a| a.value()).collect();
+    let app = Arc::new(start_app(&[]).await);
+    let before = app.get("/test2").await.unwrap().value();
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.get("/test2").await.unwrap() })
+        })
+        .collect();
+    let mut values = HashSet::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert_eq!(answer.status, 200);
+        values.insert(answer.value());
+    }
     assert_eq!(values.len(), 200, "200 distinct values");
     assert_eq!(values.iter().min(), Some(&(before + 1)));
     assert_eq!(values.iter().max(), Some(&(before + 200)));
-    assert_eq!(stored_counter(app.state.path(), "seq"), Some(before + 200));
-    app.stop().await;
+    assert_eq!(
+        app.key_value("default").counter("seq").await.unwrap(),
+        Some(before + 200)
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn the_counter_continues_after_a_restart() {
-    let (options, state) = support::options(&[]);
-    let app = start_with(options.clone(), state).await;
-    let client = client();
+    let state = tempfile::tempdir().unwrap();
+    let options = app_options(&[]).state_dir(state.path());
+    let app = TestApp::start(options.clone()).await.unwrap();
     for _ in 0..3 {
-        get(&client, &format!("{}/test2", app.url)).await;
+        app.get("/test2").await.unwrap();
     }
-    let state = app.stop().await;
-    assert_eq!(stored_counter(state.path(), "seq"), Some(3));
+    app.stop().await;
 
-    let app = start_with(options, state).await;
+    let app = TestApp::start(options).await.unwrap();
     assert_eq!(
-        get(&client, &format!("{}/test2", app.url)).await.text(),
-        "TEST2 4"
+        app.key_value("default").counter("seq").await.unwrap(),
+        Some(3)
     );
+    assert_eq!(app.get("/test2").await.unwrap().text(), "TEST2 4");
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_dir_is_in_spins_own_schema() {
-    let app = start(&[("sleep_seconds", "0")]).await;
-    let client = client();
-    get(&client, &format!("{}/test2", app.url)).await;
-    get(&client, &format!("{}/test1", app.url)).await;
-    let state = app.stop().await;
+    let state = tempfile::tempdir().unwrap();
+    let app = TestApp::start(app_options(&[]).state_dir(state.path()))
+        .await
+        .unwrap();
+    app.get("/test2").await.unwrap();
+    app.get("/test1").await.unwrap();
+    app.stop().await;
 
     let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
     let columns: Vec<(String, String, bool, i64)> = db

@@ -125,14 +125,15 @@ async fn kill_9_loses_nothing_acknowledged_on_redis() {
 /// are grouped into shared commits without losing or repeating a value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fsync_durability_counts_exactly_under_concurrency() {
-    let (mut options, state) = support::options(&[("sleep_seconds", "0")]);
+    let state = tempfile::tempdir().unwrap();
+    let mut options = support::app_options(&[]).state_dir(state.path());
     options.durability = runner::Durability::Fsync;
-    let app = support::start_with(options, state).await;
-    let answers = support::get_concurrently(&client(), &format!("{}/test2", app.url), 200).await;
+    let app = runner::testing::TestApp::start(options).await.unwrap();
+    let answers = support::get_concurrently(&client(), &format!("{}/test2", app.url()), 200).await;
     let mut values: Vec<i64> = answers.iter().map(|a| a.value()).collect();
     values.sort_unstable();
     assert_eq!(values, (1..=200).collect::<Vec<_>>());
-    let state = app.stop().await;
+    app.stop().await;
     assert_eq!(support::stored_counter(state.path(), "seq"), Some(200));
     let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
     let journal: String = db

@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use support::{RedisServer, client, get, start_with};
+use support::{RedisServer, client, get};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -72,20 +72,20 @@ async fn lost_replies_neither_double_nor_drop_an_increment() {
         return;
     };
     let (proxy_port, cuts) = faulty_proxy(redis.port, 7, 25).await;
-    let (mut options, state) = support::options(&[]);
-    let config = state.path().join("rc.toml");
+    let mut options = support::app_options(&[]);
+    let config = redis.dir.path().join("rc.toml");
     std::fs::write(
         &config,
         format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{proxy_port}\"\n"),
     )
     .unwrap();
     options.runtime_config = Some(config);
-    let app = start_with(options, state).await;
+    let app = runner::testing::TestApp::start(options).await.unwrap();
 
     let client = client();
     let workers: Vec<_> = (0..8)
         .map(|_| {
-            let (client, url) = (client.clone(), format!("{}/test2", app.url));
+            let (client, url) = (client.clone(), format!("{}/test2", app.url()));
             tokio::spawn(async move {
                 let mut ok = 0usize;
                 for _ in 0..50 {

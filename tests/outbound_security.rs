@@ -5,10 +5,11 @@
 
 mod support;
 
+use runner::testing::TestApp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use support::{build_once, client, get, repo_root, start_with};
+use support::{build_once, client, get, repo_root};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A listener on 127.0.0.1 that counts connections and answers each with `answer`.
@@ -38,21 +39,22 @@ fn ok_answer(body: &str) -> String {
     )
 }
 
-async fn hostile_allowing(allowed: &str) -> support::TestApp {
+/// The hostile test app on the real network (listeners here prove what connected).
+async fn hostile_allowing(allowed: &str) -> TestApp {
     let manifest = repo_root().join("tests/guests/hostile/spin.toml");
     build_once(&manifest);
-    let state = tempfile::tempdir().unwrap();
-    let mut options = runner::AppOptions::new(&manifest)
-        .state_dir(state.path())
-        .variable("allowed_upstream", allowed);
-    options.read_env_variables = false;
-    start_with(options, state).await
+    let options = runner::AppOptions::new(&manifest).variable("allowed_upstream", allowed);
+    TestApp::builder(options)
+        .real_network()
+        .start()
+        .await
+        .unwrap()
 }
 
-fn fetch_url(app: &support::TestApp, target: &str) -> String {
+fn fetch_url(app: &TestApp, target: &str) -> String {
     format!(
         "{}/fetch?url={}",
-        app.url,
+        app.url(),
         target.replace(':', "%3A").replace('/', "%2F")
     )
 }
@@ -193,8 +195,7 @@ async fn an_ip_range_allows_ip_literals_in_it_and_nothing_else() {
 async fn a_guests_own_tcp_connections_follow_the_same_entries() {
     let (port, hits) = counting_listener("pong".into()).await;
     let (other_port, other_hits) = counting_listener("pong".into()).await;
-    let tcp =
-        |app: &support::TestApp, port: u16| format!("{}/tcp?addr=127.0.0.1%3A{port}", app.url);
+    let tcp = |app: &TestApp, port: u16| format!("{}/tcp?addr=127.0.0.1%3A{port}", app.url());
     let client = client();
 
     // `tcp://` (or `*://`) entries allow a socket to exactly that address and port.

@@ -344,11 +344,14 @@ fn runner_cron_run_exits_0_on_ok_and_1_with_the_reason_otherwise() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_runs_a_job_now_and_says_how_it_ended() {
-    let app = support::start(&[]).await;
-    let running = app.running.as_ref().unwrap();
-    let before = support::stored_counter(app.state.path(), "ticks").unwrap_or(0);
+    let state = tempfile::tempdir().unwrap();
+    let options = support::app_options(&[]).state_dir(state.path());
+    let running = runner::start(&options, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let before = support::stored_counter(state.path(), "ticks").unwrap_or(0);
     running.run_job("ticker").await.expect("the ticker runs");
-    let after = support::stored_counter(app.state.path(), "ticks").unwrap();
+    let after = support::stored_counter(state.path(), "ticks").unwrap();
     assert!(after > before, "{before} -> {after}");
     assert_eq!(
         running.run_job("test2").await,
@@ -365,5 +368,5 @@ async fn the_library_runs_a_job_now_and_says_how_it_ended() {
         .duration_since(std::time::SystemTime::now())
         .unwrap_or_default();
     assert!(ahead <= Duration::from_secs(2), "{ahead:?}");
-    app.stop().await;
+    running.stop().await;
 }

@@ -5,89 +5,103 @@
 
 mod support;
 
+use runner::testing::{LogSource, TestApp, http};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{
-    RunnerProcess, build_once, client, ensure_built, get, manifest_path, repo_root, start,
-    stored_counter,
+    AppAnswer, RunnerProcess, build_once, client, ensure_built, get, manifest_path, repo_root,
+    start_app, stored_counter,
 };
 
-/// Polls the stored counter `key` until it reaches `value`, for at most `within`.
-async fn counter_reaches(state: &std::path::Path, key: &str, value: i64, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if stored_counter(state, key) == Some(value) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    false
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn later_answers_at_once_and_its_work_happens_seconds_after() {
-    let app = start(&[]).await;
-    let client = client();
-    let state = app.state.path().to_path_buf();
+    let app = start_app(&[]).await;
+    let store = app.key_value("default");
 
-    // A first request makes the component's instance; the one timed below reuses it.
-    let first = get(&client, &format!("{}/later?seconds=0", app.url)).await;
-    assert_eq!((first.status, first.text().as_str()), (202, "LATER 1"));
-    assert!(counter_reaches(&state, "later_done", 1, Duration::from_secs(5)).await);
-
-    let answer = get(&client, &format!("{}/later?seconds=1.5", app.url)).await;
-    let answered = Instant::now();
-    assert_eq!((answer.status, answer.text().as_str()), (202, "LATER 2"));
-    assert!(
-        answer.elapsed < Duration::from_millis(100),
-        "the answer does not wait for the work: {:?}",
-        answer.elapsed
-    );
-    assert_eq!(answer.headers["content-type"], "text/plain; charset=utf-8");
-    assert_eq!(stored_counter(&state, "later_scheduled"), Some(2));
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    let answer = app.get("/later?seconds=1.5").await.unwrap();
+    assert_eq!((answer.status, answer.text().as_str()), (202, "LATER 1"));
     assert_eq!(
-        stored_counter(&state, "later_done"),
-        Some(1),
+        answer.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(store.counter("later_scheduled").await.unwrap(), Some(1));
+    app.clock().wait_for_timers(1).await;
+    app.clock().advance(Duration::from_millis(1_499)).await;
+    assert_eq!(
+        store.counter("later_done").await.unwrap(),
+        None,
         "not done before its time"
     );
-    assert!(counter_reaches(&state, "later_done", 2, Duration::from_secs(5)).await);
-    let late = answered.elapsed();
+    app.clock().advance(Duration::from_millis(1)).await;
+    app.wait_idle().await;
+    assert_eq!(store.counter("later_done").await.unwrap(), Some(1));
     assert!(
-        late >= Duration::from_millis(1_400) && late < Duration::from_secs(5),
-        "done about 1.5 s after the answer: {late:?}"
+        app.logs("later").iter().any(|l| l.contains("job 1 done")),
+        "{:?}",
+        app.logs("later")
     );
 
     // Bad delays are refused and schedule nothing; HEAD schedules like GET; POST does not.
     for bad in ["seconds=-1", "seconds=3601", "seconds=soon", "seconds="] {
-        let refused = get(&client, &format!("{}/later?{bad}", app.url)).await;
+        let refused = app.get(&format!("/later?{bad}")).await.unwrap();
         assert_eq!(refused.status, 400, "{bad}: {}", refused.text());
     }
-    let posted = client
-        .post(format!("{}/later", app.url))
-        .send()
+    let posted = app
+        .request(http::Request::post("/later").body(Vec::new()).unwrap())
         .await
         .unwrap();
-    assert_eq!(posted.status(), 405);
-    let head = client
-        .head(format!("{}/later?seconds=3600", app.url))
-        .send()
+    assert_eq!(posted.status, 405);
+    let head = app
+        .request(
+            http::Request::head("/later?seconds=3600")
+                .body(Vec::new())
+                .unwrap(),
+        )
         .await
         .unwrap();
-    assert_eq!(head.status(), 202);
-    assert_eq!(stored_counter(&state, "later_scheduled"), Some(3));
+    assert_eq!((head.status, head.body.len()), (202, 0));
+    assert_eq!(store.counter("later_scheduled").await.unwrap(), Some(2));
+    // The hour-long wait of the HEAD request passes in no time.
+    app.clock().wait_for_timers(1).await;
+    app.clock().advance(Duration::from_secs(3600)).await;
+    app.wait_idle().await;
+    assert_eq!(store.counter("later_done").await.unwrap(), Some(2));
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn without_seconds_the_work_happens_five_seconds_later() {
-    let app = start(&[]).await;
-    let state = app.state.path().to_path_buf();
-    let answer = get(&client(), &format!("{}/later", app.url)).await;
+    let app = start_app(&[]).await;
+    let store = app.key_value("default");
+    let answer = app.get("/later").await.unwrap();
     assert_eq!((answer.status, answer.text().as_str()), (202, "LATER 1"));
-    tokio::time::sleep(Duration::from_millis(4_000)).await;
-    assert_eq!(stored_counter(&state, "later_done"), None, "not before 5 s");
-    assert!(counter_reaches(&state, "later_done", 1, Duration::from_secs(5)).await);
-    app.stop().await;
+    app.clock().wait_for_timers(1).await;
+    app.clock().advance(Duration::from_millis(4_999)).await;
+    assert_eq!(
+        store.counter("later_done").await.unwrap(),
+        None,
+        "not before 5 s"
+    );
+    app.clock().advance(Duration::from_millis(1)).await;
+    app.wait_idle().await;
+    assert_eq!(store.counter("later_done").await.unwrap(), Some(1));
+}
+
+#[tokio::test]
+async fn work_with_zero_seconds_is_done_right_after_the_answer() {
+    let app = start_app(&[]).await;
+    let answer = app.get("/later?seconds=0").await.unwrap();
+    assert_eq!(answer.status, 202);
+    app.wait_idle().await;
+    assert_eq!(
+        app.key_value("default")
+            .counter("later_done")
+            .await
+            .unwrap(),
+        Some(1),
+        "done without the clock moving"
+    );
+    assert_eq!(app.clock().elapsed(), Duration::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,35 +148,41 @@ async fn sigterm_waits_for_work_pending_after_an_answer() {
 async fn a_task_that_traps_after_its_answer_is_logged_and_the_app_keeps_serving() {
     let manifest = repo_root().join("tests/guests/hostile/spin.toml");
     build_once(&manifest);
-    let state = tempfile::tempdir().unwrap();
-    let runner = RunnerProcess::start(&manifest, state.path(), &[]);
-    let client = client();
+    let app = Arc::new(
+        TestApp::start(runner::AppOptions::new(&manifest))
+            .await
+            .unwrap(),
+    );
 
-    let answer = get(&client, &format!("{}/spawn-trap?ms=300", runner.url)).await;
+    let answer = app.get("/spawn-trap?ms=300").await.unwrap();
     assert_eq!(answer.status, 202, "the answer went out before the trap");
+    app.clock().wait_for_timers(1).await;
     // While the task waits, and after it traps, the neighbour keeps counting.
     let mut values = Vec::new();
-    let until = Instant::now() + Duration::from_millis(1_000);
-    while Instant::now() < until {
-        let counted = get(&client, &format!("{}/test2", runner.url)).await;
+    for round in 0..10 {
+        if round == 5 {
+            app.clock().advance(Duration::from_millis(300)).await;
+            app.wait_idle().await;
+        }
+        let counted = app.get("/test2").await.unwrap();
         assert_eq!(counted.status, 200);
         values.push(counted.value());
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(values.windows(2).all(|w| w[1] == w[0] + 1), "{values:?}");
-    runner.wait_for_log(
-        &["traps in work after its answer, on purpose"],
-        Duration::from_secs(5),
+    assert_eq!(values, (1..=10).collect::<Vec<_>>());
+    let lines = app.log_lines("hostile");
+    let trapped = lines.iter().position(|l| {
+        l.source == LogSource::Stderr
+            && l.text
+                .contains("traps in work after its answer, on purpose")
+    });
+    let logged = lines.iter().position(|l| {
+        l.source == LogSource::Runner && l.text.contains("instance failed after its answer")
+    });
+    assert!(
+        matches!((trapped, logged), (Some(t), Some(l)) if t < l),
+        "the guest's message, then the runner's: {lines:?}"
     );
-    let logged = runner.wait_for_log(
-        &["instance failed after its answer", "hostile"],
-        Duration::from_secs(5),
-    );
-    assert!(logged.contains("component=\"hostile\""), "{logged}");
     for _ in 0..5 {
-        assert_eq!(
-            get(&client, &format!("{}/ok", runner.url)).await.status,
-            200
-        );
+        assert_eq!(app.get("/ok").await.unwrap().status, 200);
     }
 }

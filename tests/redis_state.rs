@@ -4,14 +4,20 @@
 
 mod support;
 
+use runner::testing::TestApp;
 use std::collections::HashSet;
 use std::time::Duration;
-use support::{RedisServer, client, get, start_with};
+use support::{RedisServer, client, get};
 
-async fn runner_on(redis: &RedisServer, variables: &[(&str, &str)]) -> support::TestApp {
-    let (mut options, state) = support::options(variables);
-    options.runtime_config = Some(redis.runtime_config(state.path()));
-    start_with(options, state).await
+/// The app with its `default` store in `redis`, on real time (two apps, one toggle).
+async fn runner_on(redis: &RedisServer, variables: &[(&str, &str)]) -> TestApp {
+    let mut options = support::app_options(variables);
+    options.runtime_config = Some(redis.runtime_config(redis.dir.path()));
+    TestApp::builder(options)
+        .real_clock()
+        .start()
+        .await
+        .unwrap()
 }
 
 /// `n` concurrent GETs of `path`, alternating between the two runners.
@@ -44,7 +50,9 @@ async fn two_runners_share_one_exact_counter_and_one_toggle() {
     let client = client();
 
     let mut values = HashSet::new();
-    for answer in spread(&client, [&a.url, &b.url], "/test2", 500).await {
+    let urls = [a.url(), b.url()];
+    let urls = [urls[0].as_str(), urls[1].as_str()];
+    for answer in spread(&client, urls, "/test2", 500).await {
         assert_eq!(answer.status, 200, "{}", answer.text());
         values.insert(answer.value());
     }
@@ -55,7 +63,7 @@ async fn two_runners_share_one_exact_counter_and_one_toggle() {
     );
 
     let mut slept = 0;
-    for answer in spread(&client, [&a.url, &b.url], "/test1", 8).await {
+    for answer in spread(&client, urls, "/test1", 8).await {
         assert_eq!(answer.status, 200);
         slept += usize::from(answer.slept());
     }
@@ -71,14 +79,17 @@ async fn redis_going_away_fails_requests_fast_and_the_runner_recovers() {
     };
     let app = runner_on(&redis, &[]).await;
     let client = client();
-    assert_eq!(get(&client, &format!("{}/test2", app.url)).await.value(), 1);
+    assert_eq!(
+        get(&client, &format!("{}/test2", app.url())).await.value(),
+        1
+    );
 
     let redis = tokio::task::spawn_blocking(move || {
         // Kill it, and while it is down, check requests fail fast from another thread.
         redis.restart_after(Duration::from_secs(6))
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let down = get(&client, &format!("{}/test2", app.url)).await;
+    let down = get(&client, &format!("{}/test2", app.url())).await;
     assert!(down.status == 500 || down.status == 503, "{down:?}");
     assert!(
         down.elapsed < Duration::from_secs(5),
@@ -89,7 +100,7 @@ async fn redis_going_away_fails_requests_fast_and_the_runner_recovers() {
 
     let mut back = None;
     for _ in 0..50 {
-        let answer = get(&client, &format!("{}/test2", app.url)).await;
+        let answer = get(&client, &format!("{}/test2", app.url())).await;
         if answer.status == 200 {
             back = Some(answer);
             break;
@@ -111,12 +122,12 @@ async fn key_value_flag_seeds_the_default_store() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let (mut options, state) = support::options(&[]);
-    options.runtime_config = Some(redis.runtime_config(state.path()));
+    let mut options = support::app_options(&[]);
+    options.runtime_config = Some(redis.runtime_config(redis.dir.path()));
     options.key_values = vec![("seq".into(), "41".into())];
-    let app = start_with(options, state).await;
+    let app = TestApp::start(options).await.unwrap();
     assert_eq!(
-        get(&client(), &format!("{}/test2", app.url)).await.text(),
+        get(&client(), &format!("{}/test2", app.url())).await.text(),
         "TEST2 42"
     );
     app.stop().await;
@@ -188,14 +199,12 @@ async fn every_key_value_call_works_on_redis_too() {
     };
     let manifest = support::repo_root().join("tests/guests/kv-probe/spin.toml");
     support::build_once(&manifest);
-    let state = tempfile::tempdir().unwrap();
-    let mut options = runner::AppOptions::new(&manifest).state_dir(state.path());
-    options.read_env_variables = false;
-    options.runtime_config = Some(redis.runtime_config(state.path()));
-    let app = start_with(options, state).await;
+    let mut options = runner::AppOptions::new(&manifest);
+    options.runtime_config = Some(redis.runtime_config(redis.dir.path()));
+    let app = TestApp::start(options).await.unwrap();
     let client = client();
     let call = |path: &str| {
-        let (client, url) = (client.clone(), format!("{}{path}", app.url));
+        let (client, url) = (client.clone(), format!("{}{path}", app.url()));
         async move { get(&client, &url).await.text() }
     };
     assert_eq!(call("/get/a").await, "absent");
@@ -213,5 +222,15 @@ async fn every_key_value_call_works_on_redis_too() {
         Some("two")
     );
     assert_eq!(redis.command(&["GET", "c"]).unwrap().as_deref(), Some("2"));
+    // The test's view of the store is Redis too.
+    let store = app.key_value("default");
+    assert_eq!(store.get("b").await.unwrap(), Some(b"two".to_vec()));
+    store.set("from-the-test", "x").await.unwrap();
+    assert_eq!(
+        redis.command(&["GET", "from-the-test"]).unwrap().as_deref(),
+        Some("x")
+    );
+    store.increment("n", 5).await.unwrap();
+    assert_eq!(store.counter("n").await.unwrap(), Some(5));
     app.stop().await;
 }

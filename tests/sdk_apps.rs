@@ -12,13 +12,14 @@ use http_body_util::Full;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use runner::AppOptions;
+use runner::testing::TestApp;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use support::sdk_apps::{self, SdkApp};
-use support::{TestApp, client, get, get_concurrently, start_with};
+use support::{client, get, get_concurrently};
 use tokio::net::TcpListener;
 
 /// An upstream on 127.0.0.1 that answers every request `200 pong`, counting requests.
@@ -57,19 +58,27 @@ async fn built(app: SdkApp) -> Option<PathBuf> {
     }
 }
 
-/// Starts `manifest` with a fresh state dir, the upstream variables pointing at `upstream`
-/// and the `extra` variables.
-async fn start_app(manifest: &Path, upstream: SocketAddr, extra: &[(&str, &str)]) -> TestApp {
+/// Starts `manifest` with a fresh state dir (returned, to read Spin's files in it), on the
+/// real network with the upstream variables pointing at `upstream`, and the `extra` variables.
+async fn start_app(
+    manifest: &Path,
+    upstream: SocketAddr,
+    extra: &[(&str, &str)],
+) -> (TestApp, tempfile::TempDir) {
     let state = tempfile::tempdir().expect("temp dir");
     let mut options = AppOptions::new(manifest)
         .state_dir(state.path())
         .variable("upstream_url", format!("http://{upstream}/ping"))
         .variable("upstream_host", format!("http://{upstream}"));
-    options.read_env_variables = false;
     for (name, value) in extra {
         options = options.variable(name, *value);
     }
-    start_with(options, state).await
+    let app = TestApp::builder(options)
+        .real_network()
+        .start()
+        .await
+        .expect("app starts");
+    (app, state)
 }
 
 /// The `n` of a `<prefix>n ...` body.
@@ -135,9 +144,9 @@ async fn concurrent_numbers(
 async fn serves_every_route(app: SdkApp) -> Option<PathBuf> {
     let manifest = built(app).await?;
     let (upstream_addr, upstream_requests) = upstream().await;
-    let running = start_app(&manifest, upstream_addr, &[]).await;
+    let (running, state) = start_app(&manifest, upstream_addr, &[]).await;
     let client = client();
-    let url = |path: &str| format!("{}{path}", running.url);
+    let url = |path: &str| format!("{}{path}", running.url());
     let name = app.name();
 
     let hello = get(&client, &url("/")).await;
@@ -203,7 +212,7 @@ async fn serves_every_route(app: SdkApp) -> Option<PathBuf> {
             "{name} /sqlite"
         );
     }
-    assert_eq!(visits(running.state.path()), ["visit", "visit"], "{name}");
+    assert_eq!(visits(state.path()), ["visit", "visit"], "{name}");
 
     let requested = url("/headers");
     let headers = get(&client, &requested).await;
@@ -242,7 +251,7 @@ async fn serves_every_route(app: SdkApp) -> Option<PathBuf> {
     let sqlite = get(&client, &url("/sqlite")).await;
     assert_eq!(sqlite.text(), "rows=23 last=visit", "{name} /sqlite after");
 
-    let state = running.stop().await;
+    running.stop().await;
     assert_eq!(
         visits(state.path()).len(),
         23,
@@ -262,8 +271,8 @@ async fn the_rust_sdk5_app_serves_every_route_and_takes_a_variable_override() {
         return;
     };
     let (upstream_addr, _) = upstream().await;
-    let running = start_app(&manifest, upstream_addr, &[("greeting", "bonjour")]).await;
-    let variable = get(&client(), &format!("{}/variable", running.url)).await;
+    let (running, _state) = start_app(&manifest, upstream_addr, &[("greeting", "bonjour")]).await;
+    let variable = get(&client(), &format!("{}/variable", running.url())).await;
     assert_eq!(
         (variable.status, variable.text()),
         (200, "bonjour".to_string())
@@ -292,10 +301,10 @@ async fn a_request_body_written_after_the_answer_does_not_fail_the_request() {
         return;
     };
     let (upstream_addr, upstream_requests) = upstream().await;
-    let running = start_app(&manifest, upstream_addr, &[]).await;
+    let (running, _state) = start_app(&manifest, upstream_addr, &[]).await;
     let client = client();
     for round in 1..=3 {
-        let late = get(&client, &format!("{}/outbound-late-body", running.url)).await;
+        let late = get(&client, &format!("{}/outbound-late-body", running.url())).await;
         assert_eq!(
             (late.status, late.text()),
             (200, "upstream 200 pong".to_string()),

@@ -1,7 +1,8 @@
 //! A loaded application: the manifest resolved against its variables and its key-value
 //! stores (the runtime config's, or SQLite in the state directory), and every component
 //! compiled and linked into a `ComponentConfig`, ready for `instances` to serve. A component
-//! that cannot be configured is refused with `file: component.<id>.<key>: reason`.
+//! that cannot be configured is refused with `file: component.<id>.<key>: reason`. An app
+//! under test is loaded the same way, with the `Seams` its test put in place.
 
 use crate::allowed_hosts::{AllowList, AllowedHost};
 use crate::component::ComponentConfig;
@@ -11,6 +12,7 @@ use crate::cron::bindings::SpinCronPre;
 use crate::engine;
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
+use crate::host::logging::ComponentLog;
 use crate::host::sqlite::SqliteCtx;
 use crate::instances::Components;
 use crate::kv::Stores;
@@ -18,6 +20,7 @@ use crate::kv::sqlite::Durability;
 use crate::limits::Limits;
 use crate::manifest::{ComponentDecl, Manifest};
 use crate::runtime_config::{DatabaseConfig, RuntimeConfig, resolve_labels};
+use crate::seams::Seams;
 use crate::sql::{Database, Databases};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -88,11 +91,18 @@ pub struct App {
     pub(crate) components: Arc<Components>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) stores: Stores,
+    pub(crate) databases: Databases,
+    pub(crate) seams: Seams,
 }
 
 impl App {
     /// Loads the manifest, opens the stores and compiles and links every component.
     pub async fn load(options: &AppOptions) -> anyhow::Result<Self> {
+        Self::load_with(options, Seams::default()).await
+    }
+
+    /// `load`, with the world around the app replaced where `seams` says.
+    pub(crate) async fn load_with(options: &AppOptions, seams: Seams) -> anyhow::Result<Self> {
         let manifest = Manifest::load(&options.manifest_file())?;
         let values = crate::variables::resolve(
             &manifest.path,
@@ -106,10 +116,12 @@ impl App {
             },
         )?;
 
-        let state_dir = options
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| manifest.dir.join(".spin"));
+        // An empty state directory keeps key-value stores in memory, as in Spin.
+        let state_dir = match (&options.state_dir, seams.private_state) {
+            (_, true) => std::path::PathBuf::new(),
+            (Some(dir), false) => dir.clone(),
+            (None, false) => manifest.dir.join(".spin"),
+        };
         let runtime_config = match &options.runtime_config {
             Some(file) => RuntimeConfig::load(file, &state_dir)?,
             None => RuntimeConfig::default(),
@@ -127,17 +139,24 @@ impl App {
         let component_limits = limits.clone();
         let cache_dir = options.cache_dir.clone();
         let component_stores = stores.clone();
-        let (manifest, components) = tokio::task::spawn_blocking(move || {
-            let databases = open_databases(&manifest, &state_dir, &runtime_config)?;
+        let component_seams = seams.clone();
+        let (manifest, components, databases) = tokio::task::spawn_blocking(move || {
+            let databases = open_databases(
+                &manifest,
+                &state_dir,
+                &runtime_config,
+                component_seams.private_state,
+            )?;
             let loaded = Loaded {
                 values: &values,
                 stores: &component_stores,
                 databases: &databases,
                 limits: &component_limits,
                 cache_dir: cache_dir.as_deref(),
+                seams: &component_seams,
             };
             let components = compile_components(&manifest, &loaded)?;
-            anyhow::Ok((manifest, components))
+            anyhow::Ok((manifest, components, databases))
         })
         .await??;
         Ok(Self {
@@ -145,17 +164,34 @@ impl App {
             components,
             limits,
             stores,
+            databases,
+            seams,
         })
     }
 
     /// Runs the periodic job of `component` once, now, as the scheduler would (a fresh
-    /// instance, the request limits), but without claiming a tick.
+    /// instance, the request limits), but without claiming a tick. "Now" is the guests'
+    /// clock: the test's, for an app under test.
     pub async fn run_job(&self, component: &str) -> Result<(), JobError> {
+        let now = match &self.seams.clock {
+            Some(clock) => clock.now(),
+            None => std::time::SystemTime::now(),
+        };
+        self.run_job_at(component, now).await
+    }
+
+    /// Runs the periodic job of `component` once for the tick at `tick` (what the job sees
+    /// in its event's metadata, in whole seconds since the epoch).
+    pub async fn run_job_at(
+        &self,
+        component: &str,
+        tick: std::time::SystemTime,
+    ) -> Result<(), JobError> {
         let config = self
             .components
             .config(component)
             .ok_or_else(|| JobError::NoSuchComponent(component.to_string()))?;
-        let now = std::time::SystemTime::now()
+        let timestamp = tick
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
@@ -163,7 +199,7 @@ impl App {
         crate::cron::run_once(
             config,
             self.components.dispatcher(),
-            now,
+            timestamp,
             self.limits.max_request_duration,
         )
         .await
@@ -177,11 +213,12 @@ struct Loaded<'a> {
     databases: &'a Databases,
     limits: &'a Arc<Limits>,
     cache_dir: Option<&'a std::path::Path>,
+    seams: &'a Seams,
 }
 
 /// Compiles and links every component (CPU-bound: run it off the async workers).
 fn compile_components(manifest: &Manifest, loaded: &Loaded) -> anyhow::Result<Arc<Components>> {
-    let linker = crate::host::linker(engine::engine())?;
+    let linker = crate::host::linker(engine::engine(), loaded.seams.clock.is_some())?;
     let mut configs = Vec::new();
     for decl in manifest.components.values() {
         let config = configure(manifest, decl, loaded, &linker)?;
@@ -282,6 +319,9 @@ fn configure(
         }),
         variables: Arc::new(variables),
         limits: loaded.limits.clone(),
+        log: ComponentLog::new(decl.id.as_str().into(), loaded.seams.capture.clone()),
+        clock: loaded.seams.clock.clone(),
+        network: loaded.seams.network.clone(),
     })
 }
 
@@ -318,12 +358,14 @@ fn check_exports(manifest: &Manifest, config: &ComponentConfig) -> Result<(), Co
 }
 
 /// Opens every SQLite database a component names: as the runtime config says, or, for
-/// `default` when it says nothing, `<state-dir>/sqlite_db.db` (as `spin up` does). Any other
-/// label the runtime config does not define is an error.
+/// `default` when it says nothing, `<state-dir>/sqlite_db.db` (as `spin up` does), or, with
+/// `private_memory`, a database in memory of this app's own. Any other label the runtime
+/// config does not define is an error.
 fn open_databases(
     manifest: &Manifest,
     state_dir: &std::path::Path,
     runtime: &RuntimeConfig,
+    private_memory: bool,
 ) -> anyhow::Result<Databases> {
     let named = manifest.labels_in("sqlite_databases", |decl| &decl.sqlite_databases);
     let resolved = resolve_labels(
@@ -338,8 +380,11 @@ fn open_databases(
     )?;
     let mut databases = Databases::default();
     for (key, label, config) in resolved {
-        let database = Database::open(config.path, config.allow_attach_file)
-            .map_err(|e| manifest.error(key, format!("{e:#}")))?;
+        let database = match config.path {
+            None if private_memory => Database::open_private_memory(config.allow_attach_file),
+            path => Database::open(path, config.allow_attach_file),
+        }
+        .map_err(|e| manifest.error(key, format!("{e:#}")))?;
         databases.insert(label.to_string(), database);
     }
     Ok(databases)

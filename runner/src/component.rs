@@ -4,13 +4,15 @@
 //! instance and for a periodic job's run.
 
 use crate::allowed_hosts::{AllowList, SocketUse};
+use crate::clock::VirtualClock;
 use crate::cron::bindings::SpinCronPre;
 use crate::engine;
 use crate::guest_limits::{self, CpuBudget, MemoryCap};
 use crate::host::HostState;
+use crate::host::clocks::Readings;
 use crate::host::key_value::KeyValueCtx;
-use crate::host::logging::{GuestLog, Output};
-use crate::host::outbound::{Dispatch, OutboundHttp};
+use crate::host::logging::{ComponentLog, Output};
+use crate::host::outbound::{Dispatch, Network, OutboundHttp};
 use crate::host::sqlite::SqliteCtx;
 use crate::limits::Limits;
 use std::collections::BTreeMap;
@@ -34,19 +36,30 @@ pub struct ComponentConfig {
     pub sqlite: Arc<SqliteCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
     pub limits: Arc<Limits>,
+    /// Where its guests' output and the runner's lines about it go.
+    pub log: ComponentLog,
+    /// The clock its guests see, when a test replaced the real one.
+    pub clock: Option<Arc<VirtualClock>>,
+    /// Where its outbound HTTP goes, when a test replaced the real network.
+    pub network: Option<Arc<dyn Network>>,
 }
 
 impl ComponentConfig {
-    /// A fresh store for one instance: WASI with stdout/stderr to the runner's log, the
-    /// component's capabilities, its memory cap and CPU budget. `components` is how its
+    /// A fresh store for one instance: WASI with stdout/stderr to the component's log (and
+    /// its clocks on the test's clock, if any), the component's capabilities, its memory cap
+    /// and CPU budget. `components` is how its
     /// outbound requests reach the app's other components.
     pub fn new_store(&self, components: Weak<dyn Dispatch>) -> Store<HostState> {
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(GuestLog::new(&self.id, Output::Stdout))
-            .stderr(GuestLog::new(&self.id, Output::Stderr))
+        wasi.stdout(self.log.guest(Output::Stdout))
+            .stderr(self.log.guest(Output::Stderr))
             .envs(&self.environment)
             .allow_ip_name_lookup(false);
-        let (allowed, component) = (self.allowed.clone(), self.id.clone());
+        if let Some(clock) = &self.clock {
+            wasi.wall_clock(Readings(clock.clone()))
+                .monotonic_clock(Readings(clock.clone()));
+        }
+        let (allowed, log) = (self.allowed.clone(), self.log.clone());
         wasi.socket_addr_check(move |addr, usage| {
             let usage = match usage {
                 SocketAddrUse::TcpConnect => SocketUse::TcpConnect,
@@ -58,10 +71,9 @@ impl ComponentConfig {
             };
             let allowed = allowed.allows_socket(addr, usage);
             if !allowed {
-                tracing::warn!(
-                    component = &*component,
+                log.warn(format_args!(
                     "socket {usage:?} to {addr} denied: not in allowed_outbound_hosts"
-                );
+                ));
             }
             Box::pin(std::future::ready(allowed))
         });
@@ -70,15 +82,17 @@ impl ComponentConfig {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             outbound: OutboundHttp {
-                component: self.id.clone(),
+                log: self.log.clone(),
                 allowed: self.allowed.clone(),
                 components,
+                network: self.network.clone(),
             },
             key_value: self.key_value.clone(),
             sqlite: self.sqlite.clone(),
             variables: self.variables.clone(),
-            memory: MemoryCap::new(self.id.clone(), self.limits.max_instance_memory),
-            cpu: CpuBudget::new(self.id.clone(), self.limits.max_request_cpu),
+            clock: self.clock.clone(),
+            memory: MemoryCap::new(self.log.clone(), self.limits.max_instance_memory),
+            cpu: CpuBudget::new(self.log.clone(), self.limits.max_request_cpu),
         };
         let mut store = Store::new(engine::engine(), state);
         store.limiter(|state| &mut state.memory);

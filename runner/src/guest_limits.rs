@@ -8,7 +8,8 @@
 //! A guest waiting (sleeping, on outbound HTTP, on the store) executes no code, sees no ticks
 //! and so is not charged.
 
-use std::sync::{Arc, OnceLock};
+use crate::host::logging::ComponentLog;
+use std::sync::OnceLock;
 use std::time::Duration;
 use wasmtime::{Engine, ResourceLimiter, StoreContextMut, UpdateDeadline};
 
@@ -36,17 +37,17 @@ pub fn start_epoch_ticker(engine: &Engine) {
 
 /// The CPU budget of one instance, refilled whenever the instance starts a request.
 pub struct CpuBudget {
-    component: Arc<str>,
+    log: ComponentLog,
     limit: Duration,
     limit_ticks: u64,
     remaining_ticks: u64,
 }
 
 impl CpuBudget {
-    pub fn new(component: Arc<str>, limit: Duration) -> Self {
+    pub fn new(log: ComponentLog, limit: Duration) -> Self {
         let limit_ticks = (limit.as_nanos() / TICK.as_nanos()).max(1) as u64;
         Self {
-            component,
+            log,
             limit,
             limit_ticks,
             remaining_ticks: limit_ticks,
@@ -66,11 +67,10 @@ impl CpuBudget {
                 Ok(())
             }
             None => {
-                tracing::error!(
-                    component = &*self.component,
+                self.log.error(format_args!(
                     "guest used more than {:?} of CPU (--max-request-cpu); stopping it",
                     self.limit
-                );
+                ));
                 Err(wasmtime::format_err!(
                     "guest used more than {:?} of CPU (--max-request-cpu)",
                     self.limit
@@ -99,16 +99,13 @@ pub fn watch_cpu<T: LimitedGuest>(store: &mut wasmtime::Store<T>) {
 
 /// Caps one instance's linear memory; growth past the cap traps with a message naming it.
 pub struct MemoryCap {
-    component: Arc<str>,
+    log: ComponentLog,
     max_bytes: usize,
 }
 
 impl MemoryCap {
-    pub fn new(component: Arc<str>, max_bytes: usize) -> Self {
-        Self {
-            component,
-            max_bytes,
-        }
+    pub fn new(log: ComponentLog, max_bytes: usize) -> Self {
+        Self { log, max_bytes }
     }
 }
 
@@ -127,12 +124,11 @@ impl ResourceLimiter for MemoryCap {
         if desired <= self.max_bytes {
             return Ok(true);
         }
-        tracing::error!(
-            component = &*self.component,
+        self.log.error(format_args!(
             "guest asked for {desired} bytes of memory (has {current}); the limit is {} \
              (--max-instance-memory); stopping it",
             self.max_bytes
-        );
+        ));
         Err(wasmtime::format_err!(
             "memory limit reached: guest asked for {desired} bytes, limit {} (--max-instance-memory)",
             self.max_bytes

@@ -16,6 +16,7 @@
 
 use crate::component::ComponentConfig;
 use crate::host::HostState;
+use crate::host::logging::ComponentLog;
 use crate::host::outbound::{Dispatch, DispatchError};
 use crate::in_flight::{Busy, InFlight};
 use std::collections::HashMap;
@@ -45,13 +46,12 @@ pub struct Isolation {
 }
 
 impl Isolation {
-    pub fn trip(&self, component: &str) {
+    pub fn trip(&self, log: &ComponentLog) {
         let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
         if until.is_none_or(|t| t < Instant::now()) {
-            tracing::warn!(
-                component,
+            log.warn(format_args!(
                 "an instance failed: serving one request per instance for {ISOLATION_AFTER_FAILURE:?}"
-            );
+            ));
         }
         *until = Some(Instant::now() + ISOLATION_AFTER_FAILURE);
     }
@@ -117,19 +117,16 @@ impl Components {
             .ok_or(DispatchError::NoSuchComponent)?;
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         handler.handle(request_id, request).await.map_err(|e| {
+            let config = &handler.state().config;
             if e.is::<handler::ExpirationError>() {
-                tracing::error!(
-                    component = id,
-                    request = request_id,
-                    "request failed: no answer within {:?} (--max-request-duration)",
-                    handler.state().config.limits.max_request_duration
-                );
+                config.log.error(format_args!(
+                    "request {request_id} failed: no answer within {:?} (--max-request-duration)",
+                    config.limits.max_request_duration
+                ));
             } else {
-                tracing::error!(
-                    component = id,
-                    request = request_id,
-                    "request failed: {e:#}"
-                );
+                config
+                    .log
+                    .error(format_args!("request {request_id} failed: {e:#}"));
             }
             DispatchError::Failed(e)
         })
@@ -346,7 +343,7 @@ impl WorkerState for InstanceWorker {
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
-        let component = &*self.config.id;
+        let (component, log) = (&*self.config.id, &self.config.log);
         if self.stopping.load(Ordering::Relaxed) {
             // Workers still alive when the runtime ends are dropped unfinished, which
             // wasmtime reports as a panic; at shutdown that is no failure of the guest.
@@ -354,32 +351,28 @@ impl WorkerState for InstanceWorker {
             return;
         }
         if let Err(e) = result {
+            let instance = self.instance;
             if self.activity.post_return_expired.load(Ordering::Relaxed) {
-                tracing::error!(
-                    component,
-                    instance = self.instance,
+                log.error(format_args!(
                     "work the guest kept doing after its answer did not finish within {:?} of \
-                     its request (--max-request-duration); stopped",
+                     its request (--max-request-duration); stopped (instance {instance})",
                     self.config.limits.max_request_duration,
-                );
+                ));
             } else if self.activity.post_return.load(Ordering::Relaxed) {
-                tracing::error!(
-                    component,
-                    instance = self.instance,
-                    "instance failed after its answer, in work it kept doing: {}",
+                log.error(format_args!(
+                    "instance failed after its answer, in work it kept doing: {} (instance \
+                     {instance})",
                     e.root_cause()
-                );
+                ));
             } else {
                 // The cause on one line (the full chain, with the guest's backtrace, at debug).
-                tracing::error!(
-                    component,
-                    instance = self.instance,
-                    "instance failed: {}",
+                log.error(format_args!(
+                    "instance failed: {} (instance {instance})",
                     e.root_cause()
-                );
+                ));
             }
             tracing::debug!(component, "instance failure in full: {e:?}");
-            self.isolation.trip(component);
+            self.isolation.trip(log);
         }
         drop(store);
     }

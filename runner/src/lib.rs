@@ -19,11 +19,16 @@
 //! `routes`, `allowed_hosts`, `runtime_config`; errors as `config_error`) -> `app` (stores,
 //! compiling via `engine`, linking) -> `instances`.
 //!
+//! Tests of a Spin app (any app, any SDK) start it under `testing::TestApp`, which enters
+//! through three seams production also has (`seams`): the guests' clock, the network behind
+//! the allow-list, and each component's log.
+//!
 //! Everything not re-exported here is private to the crate.
 
 mod allowed_hosts;
 mod app;
 mod build_step;
+mod clock;
 mod complete_body;
 mod component;
 mod componentize;
@@ -42,8 +47,10 @@ mod response_body;
 mod router;
 mod routes;
 mod runtime_config;
+mod seams;
 mod server;
 mod sql;
+pub mod testing;
 mod unhosted;
 mod variables;
 
@@ -117,6 +124,11 @@ impl RunningApp {
         self.app.run_job(component).await
     }
 
+    /// The app being served.
+    pub(crate) fn app(&self) -> &App {
+        &self.app
+    }
+
     /// Stops accepting and scheduling, lets open requests, job runs in flight and work
     /// guests do after their answers finish (together up to `Limits::shutdown_grace`), returns.
     pub async fn stop(self) {
@@ -158,6 +170,15 @@ pub async fn start(options: &AppOptions, listen: SocketAddr) -> anyhow::Result<R
 
 /// Serves an already loaded app on `listen`.
 pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<RunningApp> {
+    serve_with(app, listen, true).await
+}
+
+/// Serves `app` on `listen`, with its periodic jobs on their schedules if `schedule_jobs`.
+pub(crate) async fn serve_with(
+    app: App,
+    listen: SocketAddr,
+    schedule_jobs: bool,
+) -> anyhow::Result<RunningApp> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -198,11 +219,9 @@ pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<RunningApp> {
         })
         .collect();
     let scheduler = match app.stores.get(kv::open::DEFAULT) {
-        Some(claims) if !app.manifest.jobs.is_empty() => Some(cron::Scheduler::start(
-            &app.manifest.jobs,
-            app.components.clone(),
-            claims,
-        )),
+        Some(claims) if schedule_jobs && !app.manifest.jobs.is_empty() => Some(
+            cron::Scheduler::start(&app.manifest.jobs, app.components.clone(), claims),
+        ),
         _ => None,
     };
     Ok(RunningApp {

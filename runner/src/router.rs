@@ -56,6 +56,9 @@ impl Router {
             return plain(StatusCode::NOT_FOUND, "Not Found\n");
         };
         let route = &self.routes[index];
+        // Open until the guest's instance has the response under way (its own activity
+        // counts from there), so waiting for an idle app also waits for queued requests.
+        let _open = self.components.in_flight().enter();
         if declared_too_large(&request, self.limits.max_request_body) {
             return too_large(self.limits.max_request_body);
         }

@@ -1,10 +1,12 @@
-//! Shared test harness: builds the real components once per test binary, starts the real
-//! runner on an ephemeral 127.0.0.1 port with a fresh state directory, and talks to it over
-//! real HTTP.
+//! Shared test support: builds the real components once per test binary; starts the
+//! repository's app under `runner::testing::TestApp` (the harness the runner offers anyone),
+//! or as a real `runner` process where a test needs one (signals, `kill -9`, several
+//! runners); real redis-servers; raw HTTP for requests no client would send.
 
 #![allow(dead_code)]
 
-use runner::{AppOptions, RunningApp};
+use runner::AppOptions;
+use runner::testing::{TestApp, TestResponse};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -39,48 +41,50 @@ pub fn build_once(manifest: &Path) {
     }
 }
 
-/// A running app with its own state directory (deleted when dropped).
-pub struct TestApp {
-    pub running: Option<RunningApp>,
-    pub state: tempfile::TempDir,
-    pub url: String,
-}
-
-impl TestApp {
-    pub async fn stop(mut self) -> tempfile::TempDir {
-        if let Some(running) = self.running.take() {
-            running.stop().await;
-        }
-        self.state
-    }
-}
-
-/// Options for the repository's app with a fresh state dir and the given variables.
-pub fn options(variables: &[(&str, &str)]) -> (AppOptions, tempfile::TempDir) {
+/// Options for the repository's app with the given variables (built first).
+pub fn app_options(variables: &[(&str, &str)]) -> AppOptions {
     ensure_built();
-    let state = tempfile::tempdir().expect("temp dir");
-    let mut options = AppOptions::new(manifest_path()).state_dir(state.path());
-    options.read_env_variables = false;
-    for (k, v) in variables {
-        options = options.variable(k, *v);
+    let mut options = AppOptions::new(manifest_path());
+    for (name, value) in variables {
+        options = options.variable(name, *value);
     }
-    (options, state)
+    options
 }
 
-pub async fn start(variables: &[(&str, &str)]) -> TestApp {
-    let (options, state) = options(variables);
-    start_with(options, state).await
-}
-
-pub async fn start_with(options: AppOptions, state: tempfile::TempDir) -> TestApp {
-    let running = runner::start(&options, "127.0.0.1:0".parse().unwrap())
+/// The repository's app under the test harness, with the given variables.
+pub async fn start_app(variables: &[(&str, &str)]) -> TestApp {
+    TestApp::start(app_options(variables))
         .await
-        .expect("app starts");
-    let url = running.url();
-    TestApp {
-        running: Some(running),
-        state,
-        url,
+        .expect("app starts")
+}
+
+/// Reading the repository's answers: test2's count and whether test1 slept.
+pub trait AppAnswer {
+    /// The n of a `TEST2 n` body.
+    fn value(&self) -> i64;
+    /// Whether test1 says (in `server-timing`) that it slept.
+    fn slept(&self) -> bool;
+}
+
+fn value_of(text: &str, status: u16) -> i64 {
+    text.strip_prefix("TEST2 ")
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("not a TEST2 answer: {text:?} ({status})"))
+}
+
+fn slept_by(timing: Option<&str>) -> bool {
+    timing
+        .unwrap_or_else(|| panic!("no server-timing header"))
+        .contains("slept")
+}
+
+impl AppAnswer for TestResponse {
+    fn value(&self) -> i64 {
+        value_of(&self.text(), self.status)
+    }
+
+    fn slept(&self) -> bool {
+        slept_by(self.header("server-timing"))
     }
 }
 
@@ -122,20 +126,16 @@ impl Answer {
 
     /// The n of a `TEST2 n` body.
     pub fn value(&self) -> i64 {
-        self.text()
-            .strip_prefix("TEST2 ")
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("not a TEST2 answer: {:?} ({})", self.text(), self.status))
+        value_of(&self.text(), self.status)
     }
 
     /// Whether test1 says (in `server-timing`) that it slept.
     pub fn slept(&self) -> bool {
-        let timing = self
-            .headers
-            .get("server-timing")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_else(|| panic!("no server-timing header: {:?}", self.headers));
-        timing.contains("slept")
+        slept_by(
+            self.headers
+                .get("server-timing")
+                .and_then(|v| v.to_str().ok()),
+        )
     }
 }
 

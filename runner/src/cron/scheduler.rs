@@ -131,9 +131,9 @@ async fn job_loop(job: CronJob, shared: Arc<Shared>, mut stopped: watch::Receive
         drop(busy);
         match result {
             Ok(()) => tracing::info!(component, tick = %tick, "periodic run finished in {took:?}"),
-            Err(e) => {
-                tracing::error!(component, tick = %tick, "periodic run failed after {took:?}: {e}")
-            }
+            Err(e) => config.log.error(format_args!(
+                "periodic run failed after {took:?} (tick {tick}): {e}"
+            )),
         }
         let (skipped, _) = job.schedule.ticks_in(tick, Utc::now(), SKIP_COUNT_CAP);
         if skipped > 0 {

@@ -1,8 +1,18 @@
-//! Guest stdout and stderr, written to the runner's own stdout/stderr one line at a time,
-//! each line prefixed with the component id (`[test2] 42`), so interleaved output from many
-//! concurrent requests stays readable.
+//! A component's output: its guests' stdout and stderr, and the runner's own lines about it
+//! (a trap, a limit passed, a call denied).
+//!
+//! Guest output is written to the runner's own stdout/stderr one line at a time, each line
+//! prefixed with the component id (`[test2] 42`), so interleaved output from many concurrent
+//! requests stays readable. The runner's lines go through `tracing`, with the component as a
+//! field.
+//!
+//! An app under test (`runner::testing`) also has a `Capture`: every line of both kinds is
+//! kept, in order, per component, for the test to read; guest lines are then printed with
+//! `print!`/`eprint!`, which the test harness captures (shown for a failing test, or with
+//! `--nocapture`).
 
 use bytes::Bytes;
+use std::fmt;
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -16,23 +26,123 @@ pub enum Output {
     Stderr,
 }
 
+/// Where a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogSource {
+    /// The guest wrote it to stdout.
+    Stdout,
+    /// The guest wrote it to stderr.
+    Stderr,
+    /// The runner said it about the component (a trap, a limit, a denied call, a failed job).
+    Runner,
+}
+
+/// One line a component's output held, without its line ending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// Who wrote it.
+    pub source: LogSource,
+    /// The line, without its ending.
+    pub text: String,
+}
+
+/// Every line of an app's components, in the order they were written.
+#[derive(Default)]
+pub struct Capture {
+    lines: Mutex<Vec<(Arc<str>, LogLine)>>,
+    /// Whether guest lines are also printed (through the test harness's capture).
+    quiet: bool,
+}
+
+impl Capture {
+    pub fn new(quiet: bool) -> Arc<Self> {
+        Arc::new(Self {
+            lines: Mutex::default(),
+            quiet,
+        })
+    }
+
+    fn push(&self, component: &Arc<str>, source: LogSource, text: String) {
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines.push((component.clone(), LogLine { source, text }));
+    }
+
+    /// The lines of `component` so far (`None`: of every component, each text prefixed with
+    /// `[component] `).
+    pub fn lines(&self, component: Option<&str>) -> Vec<LogLine> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines
+            .iter()
+            .filter(|(of, _)| component.is_none_or(|c| **of == *c))
+            .map(|(of, line)| match component {
+                Some(_) => line.clone(),
+                None => LogLine {
+                    source: line.source,
+                    text: format!("[{of}] {}", line.text),
+                },
+            })
+            .collect()
+    }
+}
+
+/// One component's log: where its guests write and where the runner's lines about it go.
+#[derive(Clone)]
+pub struct ComponentLog {
+    component: Arc<str>,
+    capture: Option<Arc<Capture>>,
+}
+
+impl ComponentLog {
+    pub fn new(component: Arc<str>, capture: Option<Arc<Capture>>) -> Self {
+        Self { component, capture }
+    }
+
+    pub fn component(&self) -> &str {
+        &self.component
+    }
+
+    /// A stream for an instance's stdout or stderr.
+    pub fn guest(&self, output: Output) -> GuestLog {
+        GuestLog {
+            log: self.clone(),
+            prefix: format!("[{}] ", self.component).into(),
+            output,
+            pending: Arc::default(),
+        }
+    }
+
+    /// A warning from the runner about this component.
+    pub fn warn(&self, message: fmt::Arguments<'_>) {
+        tracing::warn!(component = &*self.component, "{message}");
+        self.capture_runner_line(message);
+    }
+
+    /// An error from the runner about this component.
+    pub fn error(&self, message: fmt::Arguments<'_>) {
+        tracing::error!(component = &*self.component, "{message}");
+        self.capture_runner_line(message);
+    }
+
+    fn capture_runner_line(&self, message: fmt::Arguments<'_>) {
+        if let Some(capture) = &self.capture {
+            capture.push(&self.component, LogSource::Runner, message.to_string());
+            if !capture.quiet {
+                eprintln!("[runner] {}: {message}", self.component);
+            }
+        }
+    }
+}
+
 /// A guest output stream; clones share the partial line not yet terminated.
 #[derive(Clone)]
 pub struct GuestLog {
+    log: ComponentLog,
     prefix: Arc<str>,
     output: Output,
     pending: Arc<Mutex<Vec<u8>>>,
 }
 
 impl GuestLog {
-    pub fn new(component: &str, output: Output) -> Self {
-        Self {
-            prefix: format!("[{component}] ").into(),
-            output,
-            pending: Arc::default(),
-        }
-    }
-
     fn write_bytes(&self, bytes: &[u8]) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.extend_from_slice(bytes);
@@ -52,11 +162,37 @@ impl GuestLog {
         if !text.ends_with(b"\n") {
             text.push(b'\n');
         }
-        // Logging must never fail a request: a closed stdout is ignored.
-        let _ = match self.output {
-            Output::Stdout => std::io::stdout().lock().write_all(&text),
-            Output::Stderr => std::io::stderr().lock().write_all(&text),
+        match &self.log.capture {
+            None => {
+                // Logging must never fail a request: a closed stdout is ignored.
+                let _ = match self.output {
+                    Output::Stdout => std::io::stdout().lock().write_all(&text),
+                    Output::Stderr => std::io::stderr().lock().write_all(&text),
+                };
+            }
+            Some(capture) => self.capture(capture, &complete, &text),
+        }
+    }
+
+    /// Keeps each line for the test and prints it where the test harness captures output.
+    fn capture(&self, capture: &Capture, complete: &[u8], printed: &[u8]) {
+        let source = match self.output {
+            Output::Stdout => LogSource::Stdout,
+            Output::Stderr => LogSource::Stderr,
         };
+        for line in complete.split_inclusive(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let text = String::from_utf8_lossy(line).into_owned();
+            capture.push(&self.log.component, source, text);
+        }
+        if !capture.quiet {
+            let printed = String::from_utf8_lossy(printed);
+            match self.output {
+                Output::Stdout => print!("{printed}"),
+                Output::Stderr => eprint!("{printed}"),
+            }
+        }
     }
 }
 

@@ -5,12 +5,14 @@
 //! one.
 
 pub mod bindings;
+pub mod clocks;
 pub mod key_value;
 pub mod logging;
 pub mod outbound;
 pub mod sqlite;
 pub mod variables;
 
+use crate::clock::VirtualClock;
 use crate::guest_limits::{CpuBudget, LimitedGuest, MemoryCap};
 use key_value::{KeyValue, KeyValueCtx, KeyValueView};
 use outbound::OutboundHttp;
@@ -31,6 +33,8 @@ pub struct HostState {
     pub key_value: Arc<KeyValueCtx>,
     pub sqlite: Arc<SqliteCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
+    /// The test's clock, when guests run on one (see `clocks`).
+    pub clock: Option<Arc<VirtualClock>>,
     pub memory: MemoryCap,
     pub cpu: CpuBudget,
 }
@@ -90,8 +94,9 @@ fn sqlite_view(state: &mut HostState) -> SqliteView<'_> {
     }
 }
 
-/// Every import a guest may link against.
-pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
+/// Every import a guest may link against; with `virtual_clock`, its clock waits are the test
+/// clock's (`clocks`).
+pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
@@ -113,5 +118,8 @@ pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     bindings::wasi::config::store::add_to_linker::<_, Variables>(&mut linker, variables_view)?;
     bindings::fermyon::spin::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
     bindings::spin::sqlite::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
+    if virtual_clock {
+        clocks::link_virtual(&mut linker)?;
+    }
     Ok(linker)
 }

@@ -53,6 +53,14 @@ pub trait Store: Send + Sync {
     /// Adds `delta` to the counter at `key` (absent = 0), stored as an 8-byte little-endian
     /// i64, and returns the new value; atomic with respect to every other writer.
     async fn increment(&self, key: &str, delta: i64) -> KvResult<i64>;
+    /// The counter at `key` (absent = `None`), read as this backend's `increment` stores it,
+    /// without changing it.
+    async fn read_counter(&self, key: &str) -> KvResult<Option<i64>> {
+        self.get(key)
+            .await?
+            .map(|bytes| decode_counter(key, &bytes))
+            .transpose()
+    }
     /// Sets `key` to `new` only if its value is still `expected` (`None` = absent).
     /// Returns whether the swap happened.
     async fn compare_and_swap(

@@ -169,6 +169,18 @@ impl Store for RedisStore {
         Ok(keys)
     }
 
+    /// `INCRBY` keeps a decimal string.
+    async fn read_counter(&self, key: &str) -> KvResult<Option<i64>> {
+        let Some(bytes) = self.get(key).await? else {
+            return Ok(None);
+        };
+        std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .map(Some)
+            .ok_or_else(|| KvError::Other(format!("value of `{key}` is not a counter")))
+    }
+
     async fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
         let op = format!("{OP_PREFIX}{}", uuid::Uuid::new_v4());
         let deadline = Instant::now() + RECONCILE_WINDOW;

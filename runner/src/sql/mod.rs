@@ -4,7 +4,9 @@
 //!
 //! A guest's `open` gets a connection of its own (taken from a small pool of idle ones, as a
 //! new connection per `open`, which is what Spin does, would cost a file open each time); an
-//! in-memory database is fresh at every `open`, as in Spin. Statements run with positional
+//! in-memory database is fresh at every `open`, as in Spin. An app under test keeps its
+//! databases in memory instead, one per label shared by every `open` (SQLite's `memdb`
+//! VFS, named uniquely per database), so the test and the guests see the same tables. Statements run with positional
 //! parameters off the async workers (a long query blocks no one), and their results come back
 //! typed by SQLite's storage classes. Every SQLite error is reported as its message.
 
@@ -33,20 +35,41 @@ pub fn open_connection(path: Option<&Path>) -> rusqlite::Result<rusqlite::Connec
     Ok(connection)
 }
 
-/// A value as guests see it.
+/// A connection to the in-memory database `name` that every connection naming it shares.
+fn open_shared_memory(name: &str) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let connection = rusqlite::Connection::open_with_flags(
+        format!("file:{name}?vfs=memdb"),
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(connection)
+}
+
+/// A value as guests see it, by SQLite's storage class.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// `INTEGER`
     Integer(i64),
+    /// `REAL`
     Real(f64),
+    /// `TEXT`
     Text(String),
+    /// `BLOB`
     Blob(Vec<u8>),
+    /// `NULL`
     Null,
 }
 
 /// A statement's result.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueryResult {
+    /// The column names, in order.
     pub columns: Vec<String>,
+    /// The rows, each a value per column.
     pub rows: Vec<Vec<Value>>,
 }
 
@@ -55,23 +78,56 @@ const MAX_RESULT_BYTES: usize = 64 * 1024 * 1024;
 /// Idle connections kept per database.
 const POOL_SIZE: usize = 8;
 
+/// Where a database lives.
+enum Location {
+    File(PathBuf),
+    /// In memory, fresh at every connection.
+    Memory,
+    /// In memory, shared by every connection of this process that names it (`memdb`).
+    SharedMemory(String),
+}
+
 /// One database: a file (or memory) and the connections to it.
 pub struct Database {
-    /// `None`: in memory.
-    path: Option<PathBuf>,
+    location: Location,
     allow_attach_file: bool,
     idle: Mutex<Vec<rusqlite::Connection>>,
+    /// Keeps a shared in-memory database alive while no guest has it open.
+    _anchor: Option<Mutex<rusqlite::Connection>>,
 }
 
 impl Database {
     /// Opens (creating it if needed) the database at `path`, or one in memory.
     pub fn open(path: Option<PathBuf>, allow_attach_file: bool) -> anyhow::Result<Arc<Self>> {
+        let location = match path {
+            Some(path) => Location::File(path),
+            None => Location::Memory,
+        };
+        Self::open_at(location, allow_attach_file)
+    }
+
+    /// A new database in memory that every connection shares, private to its caller.
+    pub fn open_private_memory(allow_attach_file: bool) -> anyhow::Result<Arc<Self>> {
+        let name = format!("/runner-{}", uuid::Uuid::new_v4().simple());
+        Self::open_at(Location::SharedMemory(name), allow_attach_file)
+    }
+
+    fn open_at(location: Location, allow_attach_file: bool) -> anyhow::Result<Arc<Self>> {
+        let anchor = match &location {
+            Location::SharedMemory(name) => {
+                Some(Mutex::new(open_shared_memory(name).map_err(|e| {
+                    anyhow::anyhow!("opening a database in memory: {e}")
+                })?))
+            }
+            _ => None,
+        };
         let database = Arc::new(Self {
-            path,
+            location,
             allow_attach_file,
             idle: Mutex::new(Vec::new()),
+            _anchor: anchor,
         });
-        if let Some(path) = &database.path
+        if let Location::File(path) = &database.location
             && let Some(dir) = path.parent()
         {
             std::fs::create_dir_all(dir)
@@ -84,10 +140,12 @@ impl Database {
     }
 
     fn new_connection(&self) -> anyhow::Result<rusqlite::Connection> {
-        let connection = open_connection(self.path.as_deref()).map_err(|e| {
-            let name = self.path.as_deref().unwrap_or(Path::new(":memory:"));
-            anyhow::anyhow!("opening database {}: {e}", name.display())
-        })?;
+        let connection = match &self.location {
+            Location::File(path) => open_connection(Some(path)),
+            Location::Memory => open_connection(None),
+            Location::SharedMemory(name) => open_shared_memory(name),
+        }
+        .map_err(|e| anyhow::anyhow!("opening database {}: {e}", self.name()))?;
         if !self.allow_attach_file {
             // As in Spin: a guest may not reach other files through ATTACH.
             connection.authorizer(Some(
@@ -104,11 +162,23 @@ impl Database {
         Ok(connection)
     }
 
+    fn name(&self) -> String {
+        match &self.location {
+            Location::File(path) => path.display().to_string(),
+            Location::Memory | Location::SharedMemory(_) => ":memory:".into(),
+        }
+    }
+
+    /// Whether connections can be kept for reuse (a fresh in-memory database cannot).
+    fn pooled(&self) -> bool {
+        !matches!(self.location, Location::Memory)
+    }
+
     /// A connection for one guest `open`.
     pub fn connect(self: &Arc<Self>) -> Result<Connection, String> {
-        let idle = match &self.path {
-            Some(_) => self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop(),
-            None => None,
+        let idle = match self.pooled() {
+            true => self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop(),
+            false => None,
         };
         let connection = match idle {
             Some(connection) => connection,
@@ -121,7 +191,7 @@ impl Database {
     }
 
     fn release(&self, connection: rusqlite::Connection) {
-        if self.path.is_none() || !connection.is_autocommit() {
+        if !self.pooled() || !connection.is_autocommit() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -154,6 +224,13 @@ impl Connection {
         parameters: Vec<Value>,
     ) -> Result<QueryResult, String> {
         self.with(move |c| execute(c, &statement, parameters)).await
+    }
+
+    /// Runs `statements` (any number, separated by `;`, without parameters), off the async
+    /// workers.
+    pub async fn execute_batch(&self, statements: String) -> Result<(), String> {
+        self.with(move |c| c.execute_batch(&statements).map_err(|e| e.to_string()))
+            .await
     }
 
     /// The rowid of this connection's most recent successful INSERT (0 if none).
@@ -330,6 +407,37 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("not authorized"), "{e}");
         assert!(!other.exists());
+    }
+
+    #[tokio::test]
+    async fn a_private_in_memory_database_is_shared_by_its_connections_only() {
+        let database = Database::open_private_memory(false).unwrap();
+        let first = database.connect().unwrap();
+        first
+            .execute("CREATE TABLE t (x)".into(), vec![])
+            .await
+            .unwrap();
+        first
+            .execute("INSERT INTO t VALUES (7)".into(), vec![])
+            .await
+            .unwrap();
+        drop(first);
+        let second = database.connect().unwrap();
+        let third = database.connect().unwrap();
+        let rows = third
+            .execute("SELECT x FROM t".into(), vec![])
+            .await
+            .unwrap();
+        assert_eq!(rows.rows, vec![vec![Value::Integer(7)]]);
+        drop((second, third));
+        let other = Database::open_private_memory(false).unwrap();
+        let e = other
+            .connect()
+            .unwrap()
+            .execute("SELECT x FROM t".into(), vec![])
+            .await
+            .unwrap_err();
+        assert!(e.contains("no such table"), "{e}");
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
 //! `wasi:http/outgoing-handler@0.2.x`'s hook, for components built with earlier SDKs: the
-//! same allow-list check, in-process chaining (to a 0.2 or 0.3 component alike) and network.
+//! same allow-list check, in-process answers (chaining to a 0.2 or 0.3 component alike, or a
+//! test's network) and the real network.
 
 use super::drain_unread::drain_unread;
-use super::{InternalFailure, OutboundHttp, Route, dispatch_internal};
+use super::{OutboundHttp, Route};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::handler;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
@@ -27,28 +28,17 @@ impl WasiHttpHooks for OutboundHttp {
             Route::Network => Ok(wasmtime_wasi_http::p2::default_send_request(
                 request, config,
             )),
-            Route::Internal(target) => {
-                let components = self.components.clone();
+            Route::InProcess(target) => {
                 let between_bytes_timeout = config.between_bytes_timeout;
                 let handle = wasmtime_wasi::runtime::spawn(async move {
                     let request =
                         request.map(|body| body.map_err(handler::ErrorCode::P2).boxed_unsync());
-                    let response = match dispatch_internal(components, &target, request).await {
+                    let response = match target.send(request, Some(config.first_byte_timeout)).await
+                    {
                         Ok(response) => response,
-                        Err(failure) => {
-                            return Ok(Err(match failure {
-                                InternalFailure::Closed => ErrorCode::ConnectionRefused,
-                                InternalFailure::NoSuchComponent => ErrorCode::DestinationNotFound,
-                                InternalFailure::Failed(reason) => {
-                                    ErrorCode::InternalError(Some(reason))
-                                }
-                            }));
-                        }
+                        Err(failure) => return Ok(Err(error_code(failure))),
                     };
-                    let resp = response.map(|body| {
-                        body.map_err(|e| ErrorCode::InternalError(Some(e.to_string())))
-                            .boxed_unsync()
-                    });
+                    let resp = response.map(|body| body.map_err(body_error).boxed_unsync());
                     Ok(Ok(IncomingResponse {
                         resp,
                         worker: None,
@@ -60,3 +50,5 @@ impl WasiHttpHooks for OutboundHttp {
         }
     }
 }
+
+super::guest_error_codes!(ErrorCode);

@@ -1,6 +1,7 @@
-//! `wasi:http/client@0.3.0`'s hook: allow-list check, in-process chaining, or the network.
+//! `wasi:http/client@0.3.0`'s hook: allow-list check, then in-process (chaining, or a test's
+//! network) or the real network.
 
-use super::{InternalFailure, OutboundHttp, Route, dispatch_internal};
+use super::{OutboundHttp, Route};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -23,27 +24,17 @@ impl WasiHttpHooks for OutboundHttp {
         let scheme = request.uri().scheme_str().unwrap_or("http").to_string();
         match self.route(&scheme, request.uri()) {
             Route::Denied => Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) }),
-            Route::Internal(target) => {
-                let components = self.components.clone();
-                Box::new(async move {
-                    let request =
-                        request.map(|body| body.map_err(handler::ErrorCode::from).boxed_unsync());
-                    let response = dispatch_internal(components, &target, request)
-                        .await
-                        .map_err(|failure| match failure {
-                            InternalFailure::Closed => ErrorCode::ConnectionRefused,
-                            InternalFailure::NoSuchComponent => ErrorCode::DestinationNotFound,
-                            InternalFailure::Failed(reason) => {
-                                ErrorCode::InternalError(Some(reason))
-                            }
-                        })?;
-                    let response = response.map(|body| {
-                        body.map_err(|e| ErrorCode::InternalError(Some(e.to_string())))
-                            .boxed_unsync()
-                    });
-                    Ok((response, Box::new(async { Ok(()) }) as IoFuture))
-                })
-            }
+            Route::InProcess(target) => Box::new(async move {
+                let request =
+                    request.map(|body| body.map_err(handler::ErrorCode::from).boxed_unsync());
+                let first_byte_timeout = options.and_then(|o| o.first_byte_timeout);
+                let response = target
+                    .send(request, first_byte_timeout)
+                    .await
+                    .map_err(error_code)?;
+                let response = response.map(|body| body.map_err(body_error).boxed_unsync());
+                Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+            }),
             Route::Network => Box::new(async move {
                 let (response, io) =
                     wasmtime_wasi_http::p3::default_send_request(request, options).await?;
@@ -55,3 +46,5 @@ impl WasiHttpHooks for OutboundHttp {
         }
     }
 }
+
+super::guest_error_codes!(ErrorCode);

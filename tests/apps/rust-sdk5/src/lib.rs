@@ -1,6 +1,8 @@
 //! End-to-end test app: a Spin HTTP component written with the Rust spin-sdk 5.2.0
 //! (`#[http_component]`, built for wasm32-wasip1 like Spin 3's `http-rust` template).
-//! The JS and Python apps next to this one answer the same paths with the same bodies.
+//! The JS and Python apps next to this one answer the same paths with the same bodies, but
+//! for `/sleep` and `/time`, which only this app has (they read WASI 0.2's clocks through
+//! the wasm32-wasip1 adapter, as every Rust guest of this generation does).
 
 use spin_sdk::http::{
     Fields, IncomingResponse, IntoResponse, Method, OutgoingBody, OutgoingRequest, Request,
@@ -26,6 +28,8 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         "/denied-store" => (200, denied_store()),
         "/sqlite" => (200, sqlite()?),
         "/headers" => (200, spin_headers(&req)),
+        "/sleep" => (200, sleep(req.query())),
+        "/time" => (200, wall_clock_seconds()),
         _ => (404, "not found".to_string()),
     };
     Ok(Response::builder()
@@ -150,6 +154,30 @@ fn sqlite() -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no integer column n"))?;
     let last: &str = row.get("last").unwrap_or("");
     Ok(format!("rows={n} last={last}"))
+}
+
+/// Sleeps `?ms=N` milliseconds (`std::thread::sleep`: WASI's monotonic clock and `poll`),
+/// and says how long it slept by the monotonic clock and what the wall clock read after.
+fn sleep(query: &str) -> String {
+    let ms: u64 = query
+        .strip_prefix("ms=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let started = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    format!(
+        "slept={} wall={}",
+        started.elapsed().as_millis(),
+        wall_clock_seconds()
+    )
+}
+
+/// Seconds since the Unix epoch by the wall clock.
+fn wall_clock_seconds() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().to_string())
+        .unwrap_or_else(|e| format!("before the epoch: {e}"))
 }
 
 /// The Spin request headers the host sent, one per line (empty when absent).
