@@ -60,6 +60,8 @@ async fn launch(executable: PathBuf) -> (Browser, tokio::task::JoinHandle<()>, t
         .no_sandbox()
         .user_data_dir(profile.path())
         .window_size(1100, 760)
+        // A first start on a cold machine (fonts, caches) can take longer than the default.
+        .launch_timeout(std::time::Duration::from_secs(90))
         .args([
             "--disable-gpu",
             "--disable-quic",
