@@ -1,5 +1,6 @@
 //! The wasmtime engine (one per process, one configuration) and component loading (core
-//! modules are made into components first, by `componentize`).
+//! modules are made into components first, by `componentize`; components built for WASI
+//! 0.3's release candidate get 0.3.0 names, by `wasi_rc`).
 //!
 //! Compiling a component is most of the cost of starting. Compiled code is cached twice: in
 //! memory, keyed by the wasm's hash (tests start many apps in one process), and on disk in a
@@ -54,6 +55,11 @@ pub fn load_component(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<C
         // A module is compiled as the component it becomes: that depends on the adapter too.
         hasher.update(crate::componentize::ADAPTER);
     }
+    let release_candidate = crate::wasi_rc::uses_release_candidate(&bytes);
+    if release_candidate {
+        // Compiled as renamed: a change to the renaming must not load stale code.
+        hasher.update(crate::wasi_rc::RENAMING);
+    }
     hasher.update(&bytes);
     let digest: [u8; 32] = hasher.finalize().into();
     let memory = COMPILED.get_or_init(Default::default);
@@ -69,6 +75,10 @@ pub fn load_component(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<C
         Some(component) => component,
         None => {
             let bytes = crate::componentize::componentize(&bytes)?;
+            let bytes = match release_candidate {
+                true => std::borrow::Cow::Owned(crate::wasi_rc::as_final_version(&bytes)?),
+                false => bytes,
+            };
             let component = Component::new(engine(), &bytes)
                 .map_err(anyhow::Error::from)
                 .with_context(|| {

@@ -49,10 +49,12 @@ mod routes;
 mod runtime_config;
 mod seams;
 mod server;
+mod spin_headers;
 mod sql;
 pub mod testing;
 mod unhosted;
 mod variables;
+mod wasi_rc;
 
 pub use app::{App, AppOptions};
 pub use build_step::{build, ensure_rust_target};

@@ -8,7 +8,7 @@ use crate::instances::Components;
 use crate::limits::Limits;
 use crate::manifest::HttpRoute;
 use crate::request_body::{LimitedBody, declared_too_large};
-use crate::routes::{RouteMatch, best_match};
+use crate::routes::best_match;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -71,7 +71,14 @@ impl Router {
                 );
             }
         }
-        add_spin_headers(&mut request, route, &matched, client);
+        let full_url = request.uri().to_string();
+        crate::spin_headers::add(
+            request.headers_mut(),
+            &full_url,
+            route.pattern.as_str(),
+            &matched,
+            client,
+        );
 
         let (parts, body) = request.into_parts();
         let (body, mut exceeded) = LimitedBody::new(
@@ -172,30 +179,4 @@ fn absolute_uri(request: &Request<Incoming>, local: SocketAddr) -> Option<http::
         .path_and_query(path_and_query)
         .build()
         .ok()
-}
-
-/// The `spin-*` request headers Spin gives HTTP components.
-fn add_spin_headers(
-    request: &mut Request<Incoming>,
-    route: &HttpRoute,
-    matched: &RouteMatch,
-    client: SocketAddr,
-) {
-    let full_url = request.uri().to_string();
-    let raw_route = route.pattern.as_str().to_string();
-    let component_route = raw_route.trim_end_matches("/...").to_string();
-    let headers = [
-        ("spin-full-url", full_url),
-        ("spin-path-info", matched.path_info.clone()),
-        ("spin-matched-route", raw_route.clone()),
-        ("spin-raw-component-route", raw_route),
-        ("spin-component-route", component_route),
-        ("spin-base-path", "/".to_string()),
-        ("spin-client-addr", client.to_string()),
-    ];
-    for (name, value) in headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            request.headers_mut().insert(name, value);
-        }
-    }
 }

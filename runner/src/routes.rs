@@ -21,11 +21,14 @@ pub struct RoutePattern {
     text: String,
 }
 
-/// What a match found: the part of the path the route matched, and the rest.
+/// What a match found: the part of the path the route matched, the rest (for a wildcard
+/// route, as the request wrote it, trailing slash included, as Spin gives it), and the
+/// value of each `:name` segment (as written in the path, not percent-decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteMatch {
     pub matched: String,
     pub path_info: String,
+    pub params: Vec<(String, String)>,
 }
 
 impl RoutePattern {
@@ -102,24 +105,26 @@ impl RoutePattern {
         {
             return None;
         }
+        let mut params = Vec::new();
         for (segment, part) in self.segments.iter().zip(&parts) {
-            if let Segment::Literal(literal) = segment
-                && literal != part
-            {
-                return None;
+            match segment {
+                Segment::Literal(literal) if literal != part => return None,
+                Segment::Literal(_) => {}
+                Segment::Param(name) => params.push((name.clone(), part.to_string())),
             }
         }
         let matched: String = parts[..self.segments.len()]
             .iter()
             .map(|p| format!("/{p}"))
             .collect();
-        let rest: String = parts[self.segments.len()..]
-            .iter()
-            .map(|p| format!("/{p}"))
-            .collect();
+        let path_info = match self.wildcard {
+            true => path.get(matched.len()..).unwrap_or_default().to_string(),
+            false => String::new(),
+        };
         Some(RouteMatch {
             matched,
-            path_info: rest,
+            path_info,
+            params,
         })
     }
 
@@ -185,6 +190,41 @@ mod tests {
             .matches("/a/b/c")
             .unwrap();
         assert_eq!((m.matched.as_str(), m.path_info.as_str()), ("/a", "/b/c"));
+    }
+
+    #[test]
+    fn path_info_keeps_the_requests_trailing_slash_as_spin_does() {
+        let route = RoutePattern::parse("/foo/...").unwrap();
+        for (path, info) in [
+            ("/foo", ""),
+            ("/foo/", "/"),
+            ("/foo/bar", "/bar"),
+            ("/foo/bar/", "/bar/"),
+        ] {
+            assert_eq!(route.matches(path).unwrap().path_info, info, "{path}");
+        }
+        assert_eq!(
+            RoutePattern::parse("/foo")
+                .unwrap()
+                .matches("/foo/")
+                .unwrap()
+                .path_info,
+            ""
+        );
+    }
+
+    #[test]
+    fn named_segments_give_their_values_as_written() {
+        let route = RoutePattern::parse("/users/:id/files/:file_name/...").unwrap();
+        let m = route.matches("/users/42/files/a%20b.txt/more").unwrap();
+        assert_eq!(
+            m.params,
+            [
+                ("id".to_string(), "42".to_string()),
+                ("file_name".to_string(), "a%20b.txt".to_string())
+            ]
+        );
+        assert_eq!(m.path_info, "/more");
     }
 
     #[test]

@@ -45,6 +45,9 @@ const RECIPE: &str = "sdk-apps recipe 1";
 pub enum SdkApp {
     /// `tests/apps/rust-sdk5`: spin-sdk 5.2.0, wasm32-wasip1 core module.
     RustSdk5,
+    /// `tests/apps/rust-sdk6`: Spin 4's `http-rust` template (spin-sdk 6.0.0), a component
+    /// importing WASI 0.3's release candidate.
+    RustSdk6,
     /// `tests/apps/js`: Spin JS SDK (build-tools 1.0.7), a component.
     Js,
     /// `tests/apps/python`: spin-sdk 3.4.1 + componentize-py 0.17.2, a component.
@@ -52,12 +55,11 @@ pub enum SdkApp {
 }
 
 impl SdkApp {
-    pub const ALL: [SdkApp; 3] = [SdkApp::RustSdk5, SdkApp::Js, SdkApp::Python];
-
     /// The directory name under `tests/apps/`, also the app's name in `target/sdk-apps/`.
     pub fn name(self) -> &'static str {
         match self {
             SdkApp::RustSdk5 => "rust-sdk5",
+            SdkApp::RustSdk6 => "rust-sdk6",
             SdkApp::Js => "js",
             SdkApp::Python => "python",
         }
@@ -71,7 +73,7 @@ impl SdkApp {
     /// How the SDK spells a `fermyon:spin/key-value` `access-denied` error in `/denied-store`.
     pub fn access_denied_spelling(self) -> &'static str {
         match self {
-            SdkApp::RustSdk5 | SdkApp::Python => "AccessDenied",
+            SdkApp::RustSdk5 | SdkApp::RustSdk6 | SdkApp::Python => "AccessDenied",
             SdkApp::Js => "access-denied",
         }
     }
@@ -80,10 +82,19 @@ impl SdkApp {
         super::repo_root().join("tests/apps").join(self.name())
     }
 
+    /// The target a Rust app is built for.
+    fn rust_target(self) -> &'static str {
+        match self {
+            SdkApp::RustSdk6 => "wasm32-wasip2",
+            _ => "wasm32-wasip1",
+        }
+    }
+
     /// The wasm file a build produces (its name in the output directory too).
     fn wasm_name(self) -> &'static str {
         match self {
             SdkApp::RustSdk5 => "rust_sdk5.wasm",
+            SdkApp::RustSdk6 => "hello.wasm",
             SdkApp::Js => "js.wasm",
             SdkApp::Python => "app.wasm",
         }
@@ -166,12 +177,13 @@ fn prepare(app: SdkApp) -> Option<PathBuf> {
 /// The tool versions that belong in the cache key, or what is missing.
 fn check_tools(app: SdkApp) -> Result<Vec<(String, String)>, String> {
     match app {
-        SdkApp::RustSdk5 => {
+        SdkApp::RustSdk5 | SdkApp::RustSdk6 => {
             let rustc = version("rustc", &["-vV"]).ok_or("rustc (a Rust toolchain)")?;
-            runner::ensure_rust_target("wasm32-wasip1").map_err(|e| format!("{e:#}"))?;
+            let target = app.rust_target();
+            runner::ensure_rust_target(target).map_err(|e| format!("{e:#}"))?;
             Ok(vec![
                 ("rustc -vV".into(), rustc),
-                ("target".into(), "wasm32-wasip1".into()),
+                ("target".into(), target.into()),
             ])
         }
         SdkApp::Js => {
@@ -211,7 +223,7 @@ fn inputs(app: SdkApp) -> Vec<(String, PathBuf)> {
         files.insert(relative.to_string(), dir.join(relative));
     };
     match app {
-        SdkApp::RustSdk5 => {
+        SdkApp::RustSdk5 | SdkApp::RustSdk6 => {
             add("Cargo.toml");
             add("Cargo.lock");
             for file in files_under(&dir, "src", "rs") {
@@ -352,7 +364,7 @@ fn remove_dir(dir: &Path) {
 fn build(app: SdkApp, inputs: &[(String, PathBuf)], out: &Path) {
     let work = cache_root().join("work").join(app.name());
     match app {
-        SdkApp::RustSdk5 => {
+        SdkApp::RustSdk5 | SdkApp::RustSdk6 => {
             refresh_scratch(&work, inputs, &[]);
             let target_dir = cache_root().join("cargo-target").join(app.name());
             let mut cargo = Command::new("cargo");
@@ -361,7 +373,7 @@ fn build(app: SdkApp, inputs: &[(String, PathBuf)], out: &Path) {
                 .args([
                     "build",
                     "--target",
-                    "wasm32-wasip1",
+                    app.rust_target(),
                     "--release",
                     "--locked",
                 ])
@@ -374,7 +386,8 @@ fn build(app: SdkApp, inputs: &[(String, PathBuf)], out: &Path) {
             run(&mut cargo, Duration::from_secs(30 * 60));
             copy_output(
                 &target_dir
-                    .join("wasm32-wasip1/release")
+                    .join(app.rust_target())
+                    .join("release")
                     .join(app.wasm_name()),
                 &out.join(app.wasm_name()),
             );

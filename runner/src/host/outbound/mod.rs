@@ -186,12 +186,15 @@ impl InProcess {
     }
 }
 
-/// Hands a request to component `target` of this app; failures are logged here.
+/// Hands a request to component `target` of this app, with the `spin-*` headers Spin gives
+/// a chained request; failures are logged here.
 async fn dispatch_internal(
     components: Weak<dyn Dispatch>,
     target: &str,
-    request: handler::Request,
+    mut request: handler::Request,
 ) -> Result<handler::Response, SendFailure> {
+    let uri = request.uri().clone();
+    crate::spin_headers::add_chained(request.headers_mut(), &uri);
     let Some(components) = components.upgrade() else {
         // The app is shutting down.
         return Err(SendFailure::ConnectionRefused);
