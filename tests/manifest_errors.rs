@@ -222,9 +222,12 @@ fn spin_features_not_hosted_are_refused_by_name_and_hosted_ones_accepted() {
     std::fs::write(&source, wat::parse_str("(component)").unwrap()).unwrap();
     let app = |extra: &str| runner_up_on(dir.path(), &one_component_app(&source, extra));
 
-    let (_, stderr) = app("files = [\"static/**\"]");
+    let (_, stderr) = app("files = [\"static/missing.txt\"]");
     assert!(
-        stderr.contains("component.x.files: not supported"),
+        stderr.contains(
+            "component.x.files[0]: \"static/missing.txt\" does not exist and doesn't appear to \
+             be a glob pattern"
+        ),
         "{stderr}"
     );
     let (_, stderr) = app("dependencies = { \"a:b/c\" = \"1.0.0\" }");
@@ -237,10 +240,11 @@ fn spin_features_not_hosted_are_refused_by_name_and_hosted_ones_accepted() {
         stderr.contains("component.x.sqlite_databases[0]: no SQLite database `reports`"),
         "{stderr}"
     );
-    // Accepted: the default database, exclude_files (it only narrows `files`); the empty
-    // component is then refused for what it lacks, not for its manifest.
-    let (ok, stderr) =
-        app("sqlite_databases = [\"default\"]\nexclude_files = [\"**/node_modules\"]");
+    // Accepted: the default database, files (a glob may match nothing), exclude_files; the
+    // empty component is then refused for what it lacks, not for its manifest.
+    let (ok, stderr) = app(
+        "sqlite_databases = [\"default\"]\nfiles = [\"static/**/*\"]\nexclude_files = [\"**/node_modules\"]",
+    );
     assert!(!ok);
     assert!(
         stderr.contains("does not export an HTTP handler"),

@@ -10,6 +10,7 @@ use crate::config_error::ConfigError;
 use crate::cron::JobError;
 use crate::cron::bindings::SpinCronPre;
 use crate::engine;
+use crate::files::MountedFiles;
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::ComponentLog;
@@ -18,10 +19,11 @@ use crate::instances::Components;
 use crate::kv::Stores;
 use crate::kv::sqlite::Durability;
 use crate::limits::Limits;
-use crate::manifest::{ComponentDecl, Manifest};
+use crate::manifest::{ComponentDecl, ComponentSource, Manifest};
 use crate::runtime_config::{DatabaseConfig, RuntimeConfig, resolve_labels};
 use crate::seams::Seams;
 use crate::sql::{Database, Databases};
+use crate::variable_providers::Provider;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::component::Linker;
@@ -93,6 +95,8 @@ pub struct App {
     pub(crate) stores: Stores,
     pub(crate) databases: Databases,
     pub(crate) seams: Seams,
+    /// Components' `files`, copied for their mounts (removed with the app).
+    _files: Option<MountedFiles>,
 }
 
 impl App {
@@ -104,18 +108,6 @@ impl App {
     /// `load`, with the world around the app replaced where `seams` says.
     pub(crate) async fn load_with(options: &AppOptions, seams: Seams) -> anyhow::Result<Self> {
         let manifest = Manifest::load(&options.manifest_file())?;
-        let values = crate::variables::resolve(
-            &manifest.path,
-            &manifest.variables,
-            &options.variables,
-            |name| {
-                options
-                    .read_env_variables
-                    .then(|| std::env::var(name).ok())
-                    .flatten()
-            },
-        )?;
-
         // An empty state directory keeps key-value stores in memory, as in Spin.
         let state_dir = match (&options.state_dir, seams.private_state) {
             (_, true) => std::path::PathBuf::new(),
@@ -126,6 +118,23 @@ impl App {
             Some(file) => RuntimeConfig::load(file, &state_dir)?,
             None => RuntimeConfig::default(),
         };
+        let built_in = match options.read_env_variables {
+            true => Some(Provider::built_in(&manifest.dir, true)?),
+            false => None,
+        };
+        let values = crate::variables::resolve(
+            &manifest.path,
+            &manifest.variables,
+            &options.variables,
+            |name| {
+                runtime_config
+                    .variables_providers
+                    .iter()
+                    .chain(&built_in)
+                    .find_map(|provider| provider.get(name))
+            },
+        )?;
+
         let stores = crate::kv::open::open_stores(
             &manifest,
             &state_dir,
@@ -135,12 +144,14 @@ impl App {
         .await?;
         crate::kv::open::seed_default_store(&stores, &options.key_values).await?;
 
+        let sources = fetch_sources(&manifest, options.cache_dir.as_deref()).await?;
         let limits = Arc::new(options.limits.clone());
         let component_limits = limits.clone();
         let cache_dir = options.cache_dir.clone();
         let component_stores = stores.clone();
         let component_seams = seams.clone();
-        let (manifest, components, databases) = tokio::task::spawn_blocking(move || {
+        let (manifest, components, databases, files) = tokio::task::spawn_blocking(move || {
+            let files = crate::files::mount_all(&manifest)?;
             let databases = open_databases(
                 &manifest,
                 &state_dir,
@@ -154,9 +165,11 @@ impl App {
                 limits: &component_limits,
                 cache_dir: cache_dir.as_deref(),
                 seams: &component_seams,
+                sources: &sources,
+                files: files.as_ref(),
             };
             let components = compile_components(&manifest, &loaded)?;
-            anyhow::Ok((manifest, components, databases))
+            anyhow::Ok((manifest, components, databases, files))
         })
         .await??;
         Ok(Self {
@@ -166,6 +179,7 @@ impl App {
             stores,
             databases,
             seams,
+            _files: files,
         })
     }
 
@@ -214,6 +228,37 @@ struct Loaded<'a> {
     limits: &'a Arc<Limits>,
     cache_dir: Option<&'a std::path::Path>,
     seams: &'a Seams,
+    /// Each component's wasm file (remote sources downloaded).
+    sources: &'a BTreeMap<String, std::path::PathBuf>,
+    /// The components' mounted `files`, if any has some.
+    files: Option<&'a MountedFiles>,
+}
+
+/// Each component's wasm file: its path, or, for a remote source, the download in the cache
+/// (`cache_dir`, else the default compile cache directory, else the temporary directory).
+async fn fetch_sources(
+    manifest: &Manifest,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<BTreeMap<String, std::path::PathBuf>, ConfigError> {
+    let downloads = cache_dir
+        .map(std::path::Path::to_path_buf)
+        .or_else(engine::default_cache_dir)
+        .unwrap_or_else(|| std::env::temp_dir().join("runner"));
+    let mut sources = BTreeMap::new();
+    for decl in manifest.components.values() {
+        let path = match &decl.source {
+            ComponentSource::File(path) => path.clone(),
+            ComponentSource::Remote { url, sha256 } => {
+                crate::remote_source::fetch(url, sha256, &downloads)
+                    .await
+                    .map_err(|reason| {
+                        manifest.error(format!("component.{}.source", decl.id), reason)
+                    })?
+            }
+        };
+        sources.insert(decl.id.clone(), path);
+    }
+    Ok(sources)
 }
 
 /// Compiles and links every component (CPU-bound: run it off the async workers).
@@ -252,16 +297,17 @@ fn configure(
             .map_err(|r| err(&format!("variables.{name}"), r))?;
         variables.insert(name.clone(), value);
     }
-    if !decl.source.is_file() {
+    let source = &loaded.sources[&decl.id];
+    if !source.is_file() {
         return Err(err(
             "source",
             format!(
                 "{} does not exist (build it with `runner build`, or serve with `runner up --build`)",
-                decl.source.display()
+                source.display()
             ),
         ));
     }
-    let component = engine::load_component(&decl.source, loaded.cache_dir)
+    let component = engine::load_component(source, loaded.cache_dir)
         .map_err(|e| err("source", format!("{e:#}")))?;
     let component_key = format!("component.{}", decl.id);
     let unhosted = crate::unhosted::unhosted_imports(&component);
@@ -319,6 +365,10 @@ fn configure(
         }),
         variables: Arc::new(variables),
         limits: loaded.limits.clone(),
+        files: loaded
+            .files
+            .and_then(|files| files.mount(&decl.id))
+            .map(std::path::Path::to_path_buf),
         log: ComponentLog::new(decl.id.as_str().into(), loaded.seams.capture.clone()),
         clock: loaded.seams.clock.clone(),
         network: loaded.seams.network.clone(),

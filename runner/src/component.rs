@@ -18,8 +18,8 @@ use crate::limits::Limits;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use wasmtime::Store;
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{DirPerms, FilePerms, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::handler::ProxyPre;
 
@@ -36,6 +36,8 @@ pub struct ComponentConfig {
     pub sqlite: Arc<SqliteCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
     pub limits: Arc<Limits>,
+    /// Its `files`, mounted read-only at the guest's `/`.
+    pub files: Option<std::path::PathBuf>,
     /// Where its guests' output and the runner's lines about it go.
     pub log: ComponentLog,
     /// The clock its guests see, when a test replaced the real one.
@@ -55,6 +57,14 @@ impl ComponentConfig {
             .stderr(self.log.guest(Output::Stderr))
             .envs(&self.environment)
             .allow_ip_name_lookup(false);
+        if let Some(files) = &self.files
+            && let Err(e) = wasi.preopened_dir(files, "/", DirPerms::READ, FilePerms::READ)
+        {
+            self.log.error(format_args!(
+                "its files ({}) cannot be mounted: {e}",
+                files.display()
+            ));
+        }
         if let Some(clock) = &self.clock {
             wasi.wall_clock(Readings(clock.clone()))
                 .monotonic_clock(Readings(clock.clone()));

@@ -2,10 +2,13 @@
 //! key-value store and SQLite database lives. `[key_value_store.LABEL]` tables take
 //! `type = "spin"` (SQLite; `path` relative to the config file) or `type = "redis"` (`url`);
 //! `[sqlite_database.LABEL]` tables take `type = "spin"` with an optional `path` (relative to
-//! the current directory, as in Spin; none: in memory) and `allow_attach_file`. Anything else
-//! is refused with `file: key: reason`, never ignored.
+//! the current directory, as in Spin; none: in memory) and `allow_attach_file`.
+//! `[[variables_provider]]` entries (Spin's older name `config_provider` too) say where
+//! application variables come from (`variable_providers`). Anything else is refused with
+//! `file: key: reason`, never ignored.
 
 use crate::config_error::{self, ConfigError};
+use crate::variable_providers::{self, Provider};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +35,8 @@ pub struct RuntimeConfig {
     pub file: Option<PathBuf>,
     pub key_value_stores: BTreeMap<String, StoreConfig>,
     pub sqlite_databases: BTreeMap<String, DatabaseConfig>,
+    /// `[[variables_provider]]`, in order.
+    pub variables_providers: Vec<Provider>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +46,10 @@ struct RawConfig {
     key_value_store: BTreeMap<String, RawStore>,
     #[serde(default)]
     sqlite_database: BTreeMap<String, RawDatabase>,
+    #[serde(default)]
+    variables_provider: Vec<toml::Table>,
+    #[serde(default)]
+    config_provider: Vec<toml::Table>,
 }
 
 /// `[sqlite_database.LABEL]`: the keys of `type = "spin"`; any other key is refused by name.
@@ -134,10 +143,18 @@ impl RuntimeConfig {
             };
             sqlite_databases.insert(label, config);
         }
+        let variables_providers = raw
+            .variables_provider
+            .iter()
+            .chain(&raw.config_provider)
+            .enumerate()
+            .map(|(index, table)| variable_providers::parse(file, index, table))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             file: Some(file.to_path_buf()),
             key_value_stores,
             sqlite_databases,
+            variables_providers,
         })
     }
 }

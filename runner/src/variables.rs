@@ -1,9 +1,10 @@
 //! Application variables and the `{{ name }}` templates that use them.
 //!
-//! Values come, highest priority first, from `--variable name=value`, from the environment
-//! (`SPIN_VARIABLE_NAME`, as in Spin), then from the manifest's `default`. They are resolved
-//! once at start-up: a required variable without a value stops the runner there, not at the
-//! first request.
+//! Values come, highest priority first, from `--variable name=value`, from the providers
+//! (`variable_providers`: the runtime config's, then `SPIN_VARIABLE_NAME` in the environment
+//! and in `.env`, as in Spin), then from the manifest's `default`. They are resolved once at
+//! start-up: a required variable without a value stops the runner there, not at the first
+//! request.
 
 use crate::config_error::ConfigError;
 use std::collections::BTreeMap;
@@ -113,12 +114,13 @@ pub fn env_name(name: &str) -> String {
     format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())
 }
 
-/// Resolves every variable the manifest at `file` declares to its value.
+/// Resolves every variable the manifest at `file` declares to its value; `provided` gives a
+/// variable's value from the providers, by its name.
 pub fn resolve(
     file: &Path,
     declared: &BTreeMap<String, VariableDecl>,
     overrides: &BTreeMap<String, String>,
-    env: impl Fn(&str) -> Option<String>,
+    provided: impl Fn(&str) -> Option<String>,
 ) -> Result<BTreeMap<String, String>, ConfigError> {
     if let Some(unknown) = overrides.keys().find(|k| !declared.contains_key(*k)) {
         return Err(ConfigError::new(
@@ -132,7 +134,7 @@ pub fn resolve(
         let value = overrides
             .get(name)
             .cloned()
-            .or_else(|| env(&env_name(name)))
+            .or_else(|| provided(name))
             .or_else(|| decl.default.clone())
             .ok_or_else(|| {
                 ConfigError::new(
@@ -179,7 +181,7 @@ mod tests {
         ]);
         let overrides = BTreeMap::from([("a".to_string(), "cli".to_string())]);
         let values = resolve(Path::new("spin.toml"), &declared, &overrides, |k| {
-            (k == "SPIN_VARIABLE_A" || k == "SPIN_VARIABLE_B").then(|| "env".into())
+            (k == "a" || k == "b").then(|| "env".into())
         })
         .unwrap();
         assert_eq!(values["a"], "cli");

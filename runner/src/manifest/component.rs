@@ -2,8 +2,8 @@
 //! outbound hosts and variables (templates whose references must be declared), its stores,
 //! its build; Spin features the runner does not host refused by name.
 
-use super::raw::{RawBuild, RawCommand, RawComponent};
-use super::{BuildDecl, ComponentDecl};
+use super::raw::{RawBuild, RawCommand, RawComponent, RawFileMount};
+use super::{BuildDecl, ComponentDecl, ComponentSource, FileMount};
 use crate::allowed_hosts::AllowedHost;
 use crate::config_error::ConfigError;
 use crate::variables::{self, Template, VariableDecl};
@@ -13,7 +13,6 @@ use std::path::Path;
 /// Spin features a component may declare that this runner does not host.
 fn unsupported(raw: &RawComponent) -> Option<&'static str> {
     [
-        ("files", raw.files.is_some()),
         ("ai_models", raw.ai_models.is_some()),
         ("dependencies", raw.dependencies.is_some()),
         (
@@ -48,15 +47,9 @@ pub(super) fn validate(
     }
 
     let source = match raw.source {
-        toml::Value::String(path) if !path.is_empty() => dir.join(path),
+        toml::Value::String(path) if !path.is_empty() => ComponentSource::File(dir.join(path)),
         toml::Value::String(_) => return Err(err("source", "must not be empty".into())),
-        toml::Value::Table(_) => {
-            return Err(err(
-                "source",
-                "remote sources (`{ url, digest }`) are not supported; give a local .wasm path"
-                    .into(),
-            ));
-        }
+        toml::Value::Table(table) => remote_source(table).map_err(|r| err("source", r))?,
         other => {
             return Err(err(
                 "source",
@@ -67,6 +60,25 @@ pub(super) fn validate(
             ));
         }
     };
+    let files = raw
+        .files
+        .into_iter()
+        .enumerate()
+        .map(|(index, mount)| file_mount(mount).map_err(|r| err(&format!("files[{index}]"), r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let exclude_files = raw
+        .exclude_files
+        .iter()
+        .enumerate()
+        .map(|(index, pattern)| {
+            glob::Pattern::new(pattern).map_err(|e| {
+                err(
+                    &format!("exclude_files[{index}]"),
+                    format!("`{pattern}` is not a glob pattern: {e}"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
 
     let checked_template = |field: String, text: &str| {
         let template = Template::parse(text).map_err(|reason| err(&field, reason))?;
@@ -114,6 +126,8 @@ pub(super) fn validate(
     Ok(ComponentDecl {
         id: id.to_string(),
         source,
+        files,
+        exclude_files,
         allowed_outbound_hosts,
         key_value_stores: raw.key_value_stores,
         sqlite_databases: raw.sqlite_databases,
@@ -121,6 +135,89 @@ pub(super) fn validate(
         variables: component_variables,
         build,
     })
+}
+
+/// `source = { url = "...", digest = "sha256:<hex>" }`. (Spin's registry form,
+/// `{ registry, package, version }`, is refused by name.)
+fn remote_source(table: toml::Table) -> Result<ComponentSource, String> {
+    if table.contains_key("package") {
+        return Err(
+            "registry sources (`{ package, version }`) are not supported by this runner; give \
+             a local .wasm path or `{ url, digest }`"
+                .into(),
+        );
+    }
+    let text = |key: &str| match table.get(key) {
+        Some(toml::Value::String(value)) => Ok(value.clone()),
+        Some(other) => Err(format!(
+            "`{key}` must be a string, found {}",
+            other.type_str()
+        )),
+        None => Err(format!(
+            "a remote source needs `{key}` (`{{ url, digest }}`)"
+        )),
+    };
+    if let Some(unknown) = table.keys().find(|k| *k != "url" && *k != "digest") {
+        return Err(format!(
+            "unknown field `{unknown}` (a remote source has `url` and `digest`)"
+        ));
+    }
+    let url = text("url")?;
+    let digest = text("digest")?;
+    let hex = digest
+        .strip_prefix("sha256:")
+        .ok_or_else(|| format!("invalid `digest` \"{digest}\"; must start with 'sha256:'"))?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "invalid `digest` \"{digest}\"; expected sha256: and 64 hexadecimal digits"
+        ));
+    }
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    }
+    Ok(ComponentSource::Remote {
+        url,
+        sha256: hex.to_ascii_lowercase(),
+    })
+}
+
+/// One `files` entry, checked as Spin checks it before anything is copied.
+fn file_mount(raw: RawFileMount) -> Result<FileMount, String> {
+    match raw {
+        RawFileMount::Pattern(pattern) => {
+            let ends_with = |tail: &str| pattern == tail || pattern.ends_with(&format!("/{tail}"));
+            if ends_with("..") {
+                return Err(format!(
+                    "`{pattern}`: a file pattern can't end in a parent directory path (..)"
+                ));
+            }
+            if ends_with(".") {
+                return Err(format!(
+                    "`{pattern}`: a file pattern can't end in a current directory path (.)"
+                ));
+            }
+            if pattern.is_empty() || Path::new(&pattern).is_absolute() {
+                return Err(format!(
+                    "`{pattern}`: give a path relative to the manifest's directory"
+                ));
+            }
+            glob::Pattern::new(&pattern)
+                .map_err(|e| format!("`{pattern}` is not a valid glob pattern: {e}"))?;
+            Ok(FileMount::Pattern(pattern))
+        }
+        RawFileMount::Placement(placement) => {
+            if placement.source.is_empty() || Path::new(&placement.source).is_absolute() {
+                return Err(format!(
+                    "source `{}`: give a path relative to the manifest's directory",
+                    placement.source
+                ));
+            }
+            Ok(FileMount::Placement {
+                source: placement.source,
+                destination: placement.destination,
+            })
+        }
+    }
 }
 
 /// `[component.x.build]`; a failure names its field under `build.`.

@@ -53,8 +53,11 @@ pub struct HttpRoute {
 #[derive(Debug, Clone)]
 pub struct ComponentDecl {
     pub id: String,
-    /// Absolute path of the component's wasm file.
-    pub source: PathBuf,
+    pub source: ComponentSource,
+    /// `files` entries, in order (mounted read-only at the guest's `/`).
+    pub files: Vec<FileMount>,
+    /// Globs (relative to the manifest's directory) of files `files` leaves out.
+    pub exclude_files: Vec<glob::Pattern>,
     /// Entries as written, templates unresolved (they may use application variables).
     pub allowed_outbound_hosts: Vec<Template>,
     pub key_value_stores: Vec<String>,
@@ -63,6 +66,25 @@ pub struct ComponentDecl {
     pub environment: BTreeMap<String, String>,
     pub variables: BTreeMap<String, Template>,
     pub build: Option<BuildDecl>,
+}
+
+/// Where a component's wasm comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentSource {
+    /// A local file (absolute path).
+    File(PathBuf),
+    /// Downloaded from `url` and used only if its SHA-256 is `sha256` (lowercase hex).
+    Remote { url: String, sha256: String },
+}
+
+/// One entry of a component's `files`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileMount {
+    /// A file, a directory or a glob, relative to the manifest's directory; mounted at the
+    /// same path under `/`.
+    Pattern(String),
+    /// A file or directory (relative to the manifest's directory) mounted at `destination`.
+    Placement { source: String, destination: String },
 }
 
 #[derive(Debug, Clone)]
@@ -127,12 +149,7 @@ fn validate(raw: RawManifest, file: &Path, dir: &Path) -> Result<Manifest, Confi
             ),
         ));
     }
-    if raw.application.trigger.is_some() {
-        return Err(err(
-            "application.trigger",
-            "application-level trigger settings are not supported by this runner".into(),
-        ));
-    }
+    check_application_triggers(raw.application.trigger.as_ref(), file)?;
 
     let mut declared = BTreeMap::new();
     for (name, variable) in raw.variables {
@@ -170,6 +187,40 @@ fn validate(raw: RawManifest, file: &Path, dir: &Path) -> Result<Manifest, Confi
         jobs: triggers.jobs,
         components,
     })
+}
+
+/// `[application.trigger.http]` may only carry Spin's deprecated `base = "/"` (which changes
+/// nothing); other application-level trigger settings are refused by name.
+fn check_application_triggers(
+    triggers: Option<&toml::Table>,
+    file: &Path,
+) -> Result<(), ConfigError> {
+    let err = |key: String, reason: String| ConfigError::new(file, key, reason);
+    for (kind, settings) in triggers.into_iter().flatten() {
+        let key = format!("application.trigger.{kind}");
+        let Some(settings) = settings.as_table().filter(|_| kind == "http") else {
+            return Err(err(
+                key,
+                "application-level trigger settings are not supported by this runner".into(),
+            ));
+        };
+        for (name, value) in settings {
+            match (name.as_str(), value.as_str()) {
+                ("base", Some("/")) => tracing::warn!(
+                    "{}: {key}.base is deprecated (and `/` changes nothing)",
+                    file.display()
+                ),
+                ("base", _) => {
+                    return Err(err(
+                        format!("{key}.base"),
+                        "only `/` is allowed (Spin deprecated other bases)".into(),
+                    ));
+                }
+                _ => return Err(err(format!("{key}.{name}"), "unknown field".into())),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -244,7 +295,7 @@ host = "{{ host }}"
         assert!(m.dir.is_absolute(), "{:?}", m.dir);
         assert_eq!(
             m.components["a"].source,
-            std::env::current_dir().unwrap().join("a.wasm")
+            ComponentSource::File(std::env::current_dir().unwrap().join("a.wasm"))
         );
     }
 
@@ -263,6 +314,72 @@ host = "{{ host }}"
         assert_eq!(e.key, "trigger.cron[0].every");
         let e = parse(&format!("{GOOD}[[trigger.redis]]\ncomponent = \"a\"\n")).unwrap_err();
         assert_eq!(e.key, "trigger.redis");
+    }
+
+    #[test]
+    fn remote_sources_need_a_url_and_a_sha256_digest() {
+        let remote = |source: &str| parse(&GOOD.replace(r#"source = "a.wasm""#, source));
+        let digest = "a".repeat(64);
+        let m = remote(&format!(
+            r#"source = {{ url = "https://example.com/a.wasm", digest = "sha256:{digest}" }}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            m.components["a"].source,
+            ComponentSource::Remote {
+                url: "https://example.com/a.wasm".into(),
+                sha256: digest.clone()
+            }
+        );
+        for (source, reason) in [
+            (r#"{ url = "https://e.com/a.wasm" }"#, "needs `digest`"),
+            (
+                r#"{ url = "https://e.com/a.wasm", digest = "md5:00" }"#,
+                "must start with 'sha256:'",
+            ),
+            (
+                r#"{ url = "https://e.com/a.wasm", digest = "sha256:12" }"#,
+                "64 hexadecimal",
+            ),
+            (
+                r#"{ package = "a:b", version = "1.0.0" }"#,
+                "registry sources",
+            ),
+            (r#"{ url = "ftp://e.com/a.wasm", digest = "sha256:X" }"#, ""),
+        ] {
+            let e = remote(&format!("source = {source}")).unwrap_err();
+            assert_eq!(e.key, "component.a.source", "{source}");
+            assert!(e.reason.contains(reason), "{source}: {e}");
+        }
+    }
+
+    #[test]
+    fn files_entries_are_checked_by_index() {
+        let files = |entries: &str| {
+            parse(&GOOD.replace(
+                "key_value_stores",
+                &format!("files = {entries}\nkey_value_stores"),
+            ))
+        };
+        let m = files(r#"["static", { source = "a", destination = "/b" }]"#).unwrap();
+        assert_eq!(
+            m.components["a"].files,
+            [
+                FileMount::Pattern("static".into()),
+                FileMount::Placement {
+                    source: "a".into(),
+                    destination: "/b".into()
+                }
+            ]
+        );
+        for (entries, index) in [
+            (r#"["ok", "static/.."]"#, 1),
+            (r#"["."]"#, 0),
+            (r#"["/etc"]"#, 0),
+        ] {
+            let e = files(entries).unwrap_err();
+            assert_eq!(e.key, format!("component.a.files[{index}]"), "{entries}");
+        }
     }
 
     #[test]

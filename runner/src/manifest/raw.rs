@@ -33,6 +33,13 @@ pub(super) struct RawApplication {
     pub authors: Vec<String>,
     #[serde(default)]
     pub trigger: Option<toml::Table>,
+    // Accepted and not acted on, as by `spin up`: deployment targets, tools' settings.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub targets: Option<toml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub tool: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -119,15 +126,22 @@ pub(super) struct RawComponent {
     #[serde(default)]
     pub build: Option<RawBuild>,
     #[serde(default)]
-    #[allow(dead_code)]
-    pub tool: Option<toml::Value>,
-    // Spin features this runner does not host: read so that they can be refused by name.
-    #[serde(default)]
-    pub files: Option<toml::Value>,
+    pub files: Vec<RawFileMount>,
     /// Narrows `files`; without `files` it changes nothing (Spin's JS template has it).
     #[serde(default)]
+    pub exclude_files: Vec<String>,
+    // Accepted and not acted on, as by `spin up`: tools' settings (spin-test's and others'),
+    // deployment targets, build profiles (`spin up` builds and runs the default profile).
+    #[serde(default)]
     #[allow(dead_code)]
-    pub exclude_files: Option<Vec<String>>,
+    pub tool: Option<toml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub targets: Option<toml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub profile: Option<toml::Value>,
+    // Spin features this runner does not host: read so that they can be refused by name.
     #[serde(default)]
     pub allowed_http_hosts: Option<toml::Value>,
     #[serde(default)]
@@ -136,6 +150,21 @@ pub(super) struct RawComponent {
     pub dependencies: Option<toml::Value>,
     #[serde(default)]
     pub dependencies_inherit_configuration: Option<toml::Value>,
+}
+
+/// One entry of `files`: a path or glob, or a `{ source, destination }` mapping.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawFileMount {
+    Pattern(String),
+    Placement(RawPlacement),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlacement {
+    pub source: String,
+    pub destination: String,
 }
 
 #[derive(Deserialize)]
