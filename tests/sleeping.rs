@@ -12,6 +12,17 @@ use std::time::{Duration, Instant};
 use support::{AppAnswer, app_options, start_app};
 use tokio::task::JoinHandle;
 
+/// test1's sleep (the manifest's default `sleep_seconds`).
+const SLEEP: Duration = Duration::from_secs(20);
+
+/// Resolves once `n` of test1's sleeps wait for the clock (timers due in exactly `SLEEP`;
+/// test1's calls to test2 have timeouts of their own, which do not count).
+async fn wait_for_sleepers(app: &TestApp, n: usize) {
+    while app.clock().timers().iter().filter(|t| **t == SLEEP).count() < n {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// `n` concurrent `GET path`s, each in a task of its own.
 fn spawn_gets(
     app: &Arc<TestApp>,
@@ -30,8 +41,8 @@ async fn sequential_calls_alternate() {
         // An awake call answers by itself; a sleeping one once the clock moves 20 s.
         let answer = tokio::select! {
             answer = &mut call => answer.unwrap().unwrap(),
-            () = app.clock().wait_for_timers(1) => {
-                app.clock().advance(Duration::from_secs(20)).await;
+            () = app.clock().wait_for_timer(SLEEP) => {
+                app.clock().advance(SLEEP).await;
                 call.await.unwrap().unwrap()
             }
         };
@@ -53,14 +64,15 @@ async fn sequential_calls_alternate() {
 async fn half_of_concurrent_calls_sleep_and_the_others_answer_meanwhile() {
     let app = Arc::new(start_app(&[]).await);
     let calls = spawn_gets(&app, "/test1", 8);
-    app.clock().wait_for_timers(4).await;
+    wait_for_sleepers(&app, 4).await;
     // The awake half is answered while the sleepers still sleep.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let answered = calls.iter().filter(|c| c.is_finished()).count();
     assert_eq!(answered, 4, "4 answered before the clock moved");
-    assert_eq!(app.clock().pending_timers(), 4, "4 still sleeping");
+    let sleeping = app.clock().timers().iter().filter(|t| **t == SLEEP).count();
+    assert_eq!(sleeping, 4, "4 still sleeping");
 
-    app.clock().advance(Duration::from_secs(20)).await;
+    app.clock().advance(SLEEP).await;
     let mut answers = Vec::new();
     for call in calls {
         answers.push(call.await.unwrap().unwrap());
@@ -79,7 +91,7 @@ async fn half_of_concurrent_calls_sleep_and_the_others_answer_meanwhile() {
 async fn sleeping_requests_block_nobody() {
     let app = Arc::new(start_app(&[]).await);
     let sleepers = spawn_gets(&app, "/test1", 6);
-    app.clock().wait_for_timers(3).await;
+    wait_for_sleepers(&app, 3).await;
 
     // While three requests sleep, test2 answers...
     for _ in 0..5 {
@@ -87,12 +99,12 @@ async fn sleeping_requests_block_nobody() {
     }
     // ...and of two more test1 calls, the awake one answers too.
     let more = spawn_gets(&app, "/test1", 2);
-    app.clock().wait_for_timers(4).await;
+    wait_for_sleepers(&app, 4).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(more.iter().filter(|c| c.is_finished()).count(), 1);
     assert_eq!(sleepers.iter().filter(|c| c.is_finished()).count(), 3);
 
-    app.clock().advance(Duration::from_secs(20)).await;
+    app.clock().advance(SLEEP).await;
     let mut slept = 0;
     for call in sleepers.into_iter().chain(more) {
         slept += usize::from(call.await.unwrap().unwrap().slept());

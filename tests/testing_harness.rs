@@ -46,7 +46,8 @@ async fn a_twenty_second_sleep_ends_when_the_clock_is_advanced_not_before() {
 
     let started = Instant::now();
     let sleeper = app.spawn_get("/test1");
-    app.clock().wait_for_timers(1).await;
+    // test1's 20-second sleep (not the timeout on its call to test2, which comes first).
+    app.clock().wait_for_timer(Duration::from_secs(20)).await;
     app.clock().advance(Duration::from_secs(19)).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(

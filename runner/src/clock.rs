@@ -78,12 +78,7 @@ impl VirtualClock {
 
     /// The number of timers (guest sleeps, timeouts, delayed mock answers) waiting.
     pub fn pending_timers(&self) -> usize {
-        let state = self.state();
-        state
-            .timers
-            .keys()
-            .filter(|(deadline, _)| *deadline > state.elapsed)
-            .count()
+        self.timers().len()
     }
 
     /// A future that completes once the clock has been advanced by `duration` from now.
@@ -158,19 +153,48 @@ impl VirtualClock {
         }
     }
 
+    /// How long each waiting timer has left, soonest first.
+    pub fn timers(&self) -> Vec<Duration> {
+        let state = self.state();
+        state
+            .timers
+            .keys()
+            .filter(|(deadline, _)| *deadline > state.elapsed)
+            .map(|(deadline, _)| *deadline - state.elapsed)
+            .collect()
+    }
+
     /// Resolves once at least `count` timers are waiting (checked in real time).
     pub async fn wait_for_timers(&self, count: usize) {
+        self.wait_until(&format!("{count} timer(s)"), |timers| timers.len() >= count)
+            .await;
+    }
+
+    /// Resolves once a timer due exactly `remaining` from now is waiting.
+    pub async fn wait_for_timer(&self, remaining: Duration) {
+        self.wait_until(&format!("a timer due in {remaining:?}"), |timers| {
+            timers.contains(&remaining)
+        })
+        .await;
+    }
+
+    /// Polls `done` over the waiting timers (in real time) until it holds, saying on stderr
+    /// every 10 s what it still waits for.
+    async fn wait_until(&self, what: &str, done: impl Fn(&[Duration]) -> bool) {
         let started = std::time::Instant::now();
         let mut warned = Duration::ZERO;
-        while self.pending_timers() < count {
+        loop {
+            let timers = self.timers();
+            if done(&timers) {
+                return;
+            }
             let waited = started.elapsed();
             if waited >= warned + Duration::from_secs(10) {
                 warned = waited;
                 eprintln!(
-                    "runner::testing: still waiting for {count} timer(s) on the virtual clock \
-                     after {}s; {} pending",
-                    waited.as_secs(),
-                    self.pending_timers()
+                    "runner::testing: still waiting for {what} on the virtual clock after {}s; \
+                     waiting now: {timers:?}",
+                    waited.as_secs()
                 );
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -233,10 +257,10 @@ mod tests {
             let clock = clock.clone();
             async move { clock.sleep(Duration::from_secs(20)).await }
         });
-        clock.wait_for_timers(1).await;
+        clock.wait_for_timer(Duration::from_secs(20)).await;
         clock.advance(Duration::from_secs(19)).await;
         assert!(!sleeper.is_finished());
-        assert_eq!(clock.pending_timers(), 1);
+        assert_eq!(clock.timers(), [Duration::from_secs(1)]);
         clock.advance(Duration::from_secs(1)).await;
         tokio::time::timeout(Duration::from_secs(5), sleeper)
             .await

@@ -51,7 +51,7 @@ async fn a_spin_sdk_7_app_sleeps_on_the_tests_clock() -> anyhow::Result<()> {
     assert_eq!(app.get("/test1").await?.text(), "TEST2 1");
     let started = Instant::now();
     let sleeping = app.spawn_get("/test1");
-    app.clock().wait_for_timers(1).await;
+    app.clock().wait_for_timer(Duration::from_secs(20)).await;
     app.clock().advance(Duration::from_secs(20)).await;
     let answer = sleeping.await??;
     assert_eq!(answer.text(), "TEST2 2");

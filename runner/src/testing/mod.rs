@@ -28,7 +28,7 @@
 //! // Time: guests sleep on a clock only the test moves.
 //! let app = std::sync::Arc::new(app);
 //! let sleeping = app.spawn_get("/slow");
-//! app.clock().wait_for_timers(1).await;
+//! app.clock().wait_for_timer(Duration::from_secs(20)).await;
 //! app.clock().advance(Duration::from_secs(20)).await;
 //! let slow = sleeping.await??;
 //!
@@ -372,13 +372,29 @@ impl Clock {
             .unwrap_or_default()
     }
 
-    /// Resolves once at least `count` timers wait for the clock, such as a guest that has
-    /// reached its sleep: advance after this, so the sleep counts from where it began.
+    /// How long each waiting timer has left, soonest first (none on real time).
+    pub fn timers(&self) -> Vec<Duration> {
+        self.0.as_ref().map(|c| c.timers()).unwrap_or_default()
+    }
+
+    /// Resolves once at least `count` timers wait for the clock. Any timer counts: a guest's
+    /// timeout on an outbound call as much as its sleep; to wait for one sleep in
+    /// particular, `wait_for_timer`.
     ///
     /// # Panics
     /// On a TestApp started with `real_clock()`.
     pub async fn wait_for_timers(&self, count: usize) {
         self.virtual_clock().wait_for_timers(count).await;
+    }
+
+    /// Resolves once a timer due exactly `remaining` from now waits for the clock: a guest
+    /// that has just begun a 20-second sleep, say. Advance after this, so the sleep counts
+    /// from where it began.
+    ///
+    /// # Panics
+    /// On a TestApp started with `real_clock()`.
+    pub async fn wait_for_timer(&self, remaining: Duration) {
+        self.virtual_clock().wait_for_timer(remaining).await;
     }
 }
 
