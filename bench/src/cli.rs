@@ -57,6 +57,8 @@ pub enum Suite {
     Hold,
     /// The runner's start-up, with an empty and a warm compile cache.
     Start,
+    /// wrk on /test2 with the request log on, and with OpenTelemetry export on.
+    Observe,
 }
 
 /// What one run measures.

@@ -28,6 +28,17 @@ pub enum Contender {
     Spin {
         probe: bool,
     },
+    /// The runner on the app with an operator's observability on.
+    RunnerObserved(Observe),
+}
+
+/// What an operator turns on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observe {
+    /// `RUST_LOG=info`: one request-log line per request (written to the server's log file).
+    RequestLog,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at a sink that accepts every export.
+    Otlp { endpoint: String },
 }
 
 pub const TORNADO: Contender = Contender::Tornado;
@@ -69,6 +80,8 @@ impl Contender {
             Contender::WasmtimeServe => "wasmtime serve".into(),
             Contender::Spin { probe: false } => "spin".into(),
             Contender::Spin { probe: true } => "spin (probe)".into(),
+            Contender::RunnerObserved(Observe::RequestLog) => "runner +request-log".into(),
+            Contender::RunnerObserved(Observe::Otlp { .. }) => "runner +otlp".into(),
         }
     }
 
@@ -78,6 +91,7 @@ impl Contender {
             .replace(" --", "-")
             .replace(['(', ')', '"'], "")
             .replace(' ', "-")
+            .replace('+', "")
     }
 
     /// The path probed until the server answers 200.
@@ -140,6 +154,7 @@ impl Launcher<'_> {
     pub fn spec(&self, contender: &Contender, sleep: f64) -> anyhow::Result<Spec> {
         let addr = free_addr()?;
         let mut args: Vec<OsString> = Vec::new();
+        let mut env: Vec<(String, String)> = Vec::new();
         let mut dirs = Vec::new();
         let mut arg = |a: &dyn AsRef<std::ffi::OsStr>| args.push(a.as_ref().to_owned());
         let program: PathBuf = match contender {
@@ -176,8 +191,19 @@ impl Launcher<'_> {
                 dirs.push(state);
                 self.paths.native_server()
             }
-            Contender::Runner { .. } | Contender::RunnerProbe { .. } => {
+            Contender::Runner { .. }
+            | Contender::RunnerProbe { .. }
+            | Contender::RunnerObserved(_) => {
                 let probe = matches!(contender, Contender::RunnerProbe { .. });
+                match contender {
+                    Contender::RunnerObserved(Observe::RequestLog) => {
+                        env.push(("RUST_LOG".into(), "info".into()));
+                    }
+                    Contender::RunnerObserved(Observe::Otlp { endpoint }) => {
+                        env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint.clone()));
+                    }
+                    _ => {}
+                }
                 let manifest = match probe {
                     true => &self.paths.probe_manifest,
                     false => &self.paths.manifest,
@@ -246,6 +272,7 @@ impl Launcher<'_> {
             program,
             args,
             cwd: self.paths.root.clone(),
+            env,
             addr,
             ready_path: contender.ready_path(),
             dirs,

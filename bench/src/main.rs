@@ -13,6 +13,7 @@ mod limits;
 mod machine;
 mod netstat;
 mod other_hosts;
+mod otlp_sink;
 mod paths;
 mod process;
 mod procfs;
@@ -112,6 +113,10 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     if plan.runs(Suite::Durable) {
         durable = suites::load::durable(&launcher, &wrk, &plan).await;
     }
+    let mut observe = Vec::new();
+    if plan.runs(Suite::Observe) {
+        observe = suites::load::observe(&launcher, &wrk, &plan).await;
+    }
     let mut holds = Vec::new();
     if plan.runs(Suite::Hold) {
         holds = suites::hold::holds(&launcher, &plan).await;
@@ -148,6 +153,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         throughput,
         breakdown,
         durable,
+        observe,
         holds,
         cold_start,
     };

@@ -38,6 +38,8 @@ pub struct Report {
     pub throughput: Vec<LoadRow>,
     pub breakdown: Vec<BreakdownRow>,
     pub durable: Vec<LoadRow>,
+    /// /test2 with the request log and with OTLP export on.
+    pub observe: Vec<LoadRow>,
     pub holds: Vec<HoldRow>,
     pub cold_start: Option<ColdStart>,
 }
@@ -47,7 +49,11 @@ impl Report {
     pub fn failures(&self) -> Vec<String> {
         let first_line = |e: &str| e.lines().next().unwrap_or("").to_string();
         let mut lines = Vec::new();
-        for (table, rows) in [("load", &self.throughput), ("durable", &self.durable)] {
+        for (table, rows) in [
+            ("load", &self.throughput),
+            ("durable", &self.durable),
+            ("observe", &self.observe),
+        ] {
             for row in rows {
                 for (server, outcome) in &row.results {
                     if let Outcome::Failed(e) = outcome {

@@ -15,6 +15,8 @@ pub struct Spec {
     pub program: PathBuf,
     pub args: Vec<OsString>,
     pub cwd: PathBuf,
+    /// Environment variables set for it.
+    pub env: Vec<(String, String)>,
     pub addr: SocketAddr,
     /// Probed until it answers 200.
     pub ready_path: &'static str,
@@ -52,6 +54,7 @@ impl Server {
         let mut command = Command::new(&spec.program);
         command
             .args(&spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&spec.cwd)
             .stdin(Stdio::null())
             .stdout(out)

@@ -52,6 +52,13 @@ pub fn render(report: &Report) -> String {
         );
         out.push_str(&load_table(&report.durable));
     }
+    if !report.observe.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n/test2 with the request log on (RUST_LOG=info) and with OTLP export on ({load})"
+        );
+        out.push_str(&load_table(&report.observe));
+    }
     if !report.holds.is_empty() {
         let _ = writeln!(
             out,

@@ -13,7 +13,7 @@ use crate::engine;
 use crate::files::MountedFiles;
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
-use crate::host::logging::ComponentLog;
+use crate::host::logging::{ComponentLog, LogFiles};
 use crate::host::sqlite::SqliteCtx;
 use crate::instances::Components;
 use crate::kv::Stores;
@@ -50,6 +50,25 @@ pub struct AppOptions {
     pub durability: Durability,
     /// Where compiled components are cached on disk (`--cache-dir`); `None`: memory only.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Serve over TLS with this certificate and key (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsFiles>,
+    /// Also write each component's stdout and stderr to `<dir>/<component>_stdout.txt` and
+    /// `_stderr.txt` (`--log-dir`).
+    pub log_dir: Option<std::path::PathBuf>,
+    /// Serve only these components' triggers (`-c`); empty: all.
+    pub components: Vec<String>,
+    /// Environment variables every component gets, after its manifest's (`--env`).
+    pub env: Vec<(String, String)>,
+    /// Statements run against the `default` SQLite database before serving (`--sqlite`;
+    /// `@file` runs a file's statements).
+    pub sqlite_statements: Vec<String>,
+}
+
+/// A PEM certificate chain and its PEM private key.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 impl AppOptions {
@@ -64,6 +83,11 @@ impl AppOptions {
             key_values: Vec::new(),
             durability: Durability::default(),
             cache_dir: None,
+            tls: None,
+            log_dir: None,
+            components: Vec::new(),
+            env: Vec::new(),
+            sqlite_statements: Vec::new(),
         }
     }
 
@@ -95,6 +119,7 @@ pub struct App {
     pub(crate) stores: Stores,
     pub(crate) databases: Databases,
     pub(crate) seams: Seams,
+    pub(crate) tls: Option<TlsFiles>,
     /// Components' `files`, copied for their mounts (removed with the app).
     _files: Option<MountedFiles>,
 }
@@ -107,17 +132,27 @@ impl App {
 
     /// `load`, with the world around the app replaced where `seams` says.
     pub(crate) async fn load_with(options: &AppOptions, seams: Seams) -> anyhow::Result<Self> {
-        let manifest = Manifest::load(&options.manifest_file())?;
+        let manifest = Manifest::load(&options.manifest_file())?.only(&options.components)?;
         // An empty state directory keeps key-value stores in memory, as in Spin.
-        let state_dir = match (&options.state_dir, seams.private_state) {
+        let mut state_dir = match (&options.state_dir, seams.private_state) {
             (_, true) => std::path::PathBuf::new(),
             (Some(dir), false) => dir.clone(),
             (None, false) => manifest.dir.join(".spin"),
         };
-        let runtime_config = match &options.runtime_config {
+        let mut runtime_config = match &options.runtime_config {
             Some(file) => RuntimeConfig::load(file, &state_dir)?,
             None => RuntimeConfig::default(),
         };
+        if let (Some(file), Some(dir), None, false) = (
+            &options.runtime_config,
+            runtime_config.state_dir.clone(),
+            &options.state_dir,
+            seams.private_state,
+        ) {
+            // The runtime config's own `state_dir` places the stores it leaves to default.
+            state_dir = dir;
+            runtime_config = RuntimeConfig::load(file, &state_dir)?;
+        }
         let built_in = match options.read_env_variables {
             true => Some(Provider::built_in(&manifest.dir, true)?),
             false => None,
@@ -148,6 +183,9 @@ impl App {
         let limits = Arc::new(options.limits.clone());
         let component_limits = limits.clone();
         let cache_dir = options.cache_dir.clone();
+        let log_dir = options.log_dir.clone().or(runtime_config.log_dir.clone());
+        let extra_env = options.env.clone();
+        let sqlite_statements = options.sqlite_statements.clone();
         let component_stores = stores.clone();
         let component_seams = seams.clone();
         let (manifest, components, databases, files) = tokio::task::spawn_blocking(move || {
@@ -158,6 +196,7 @@ impl App {
                 &runtime_config,
                 component_seams.private_state,
             )?;
+            run_sqlite_statements(&databases, &sqlite_statements)?;
             let loaded = Loaded {
                 values: &values,
                 stores: &component_stores,
@@ -167,6 +206,8 @@ impl App {
                 seams: &component_seams,
                 sources: &sources,
                 files: files.as_ref(),
+                log_dir: log_dir.as_deref(),
+                extra_env: &extra_env,
             };
             let components = compile_components(&manifest, &loaded)?;
             anyhow::Ok((manifest, components, databases, files))
@@ -179,6 +220,7 @@ impl App {
             stores,
             databases,
             seams,
+            tls: options.tls.clone(),
             _files: files,
         })
     }
@@ -232,6 +274,10 @@ struct Loaded<'a> {
     sources: &'a BTreeMap<String, std::path::PathBuf>,
     /// The components' mounted `files`, if any has some.
     files: Option<&'a MountedFiles>,
+    /// `--log-dir`.
+    log_dir: Option<&'a std::path::Path>,
+    /// `--env`: added to every component's environment.
+    extra_env: &'a [(String, String)],
 }
 
 /// Each component's wasm file: its path, or, for a remote source, the download in the cache
@@ -353,6 +399,7 @@ fn configure(
             .environment
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(loaded.extra_env.iter().cloned())
             .collect(),
         allowed: Arc::new(AllowList::new(allowed)),
         key_value: Arc::new(KeyValueCtx {
@@ -369,10 +416,28 @@ fn configure(
             .files
             .and_then(|files| files.mount(&decl.id))
             .map(std::path::Path::to_path_buf),
-        log: ComponentLog::new(decl.id.as_str().into(), loaded.seams.capture.clone()),
+        log: component_log(decl, loaded)?,
         clock: loaded.seams.clock.clone(),
         network: loaded.seams.network.clone(),
     })
+}
+
+/// Where `decl`'s output goes: the console (and a test's capture), and `--log-dir`'s files.
+fn component_log(decl: &ComponentDecl, loaded: &Loaded) -> Result<ComponentLog, ConfigError> {
+    let log = ComponentLog::new(decl.id.as_str().into(), loaded.seams.capture.clone());
+    match loaded.log_dir {
+        None => Ok(log),
+        Some(dir) => {
+            let files = LogFiles::open(dir, &decl.id).map_err(|e| {
+                ConfigError::new(
+                    dir,
+                    "--log-dir",
+                    format!("cannot write component logs: {e}"),
+                )
+            })?;
+            Ok(log.with_files(files))
+        }
+    }
 }
 
 /// A component must export what its triggers call: an HTTP handler for a route, the cron
@@ -403,6 +468,28 @@ fn check_exports(manifest: &Manifest, config: &ComponentConfig) -> Result<(), Co
             format!("component.{id}"),
             format!("exports neither {HTTP} nor {CRON}: this runner has nothing to call"),
         ));
+    }
+    Ok(())
+}
+
+/// `--sqlite`: each statement (or each `@file`'s statements) run in order against the
+/// `default` database before anything is served, as `spin up` does.
+fn run_sqlite_statements(databases: &Databases, statements: &[String]) -> anyhow::Result<()> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let database = databases.get("default").ok_or_else(|| {
+        anyhow::anyhow!("--sqlite: no component uses the `default` SQLite database")
+    })?;
+    for statement in statements {
+        let sql = match statement.strip_prefix('@') {
+            Some(file) => std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("--sqlite @{file}: {e}"))?,
+            None => statement.clone(),
+        };
+        database
+            .execute_batch_now(&sql)
+            .map_err(|e| anyhow::anyhow!("--sqlite {statement}: {e}"))?;
     }
     Ok(())
 }

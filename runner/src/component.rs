@@ -15,6 +15,7 @@ use crate::host::logging::{ComponentLog, Output};
 use crate::host::outbound::{Dispatch, Network, OutboundHttp};
 use crate::host::sqlite::SqliteCtx;
 use crate::limits::Limits;
+use crate::request_trace::RequestTrace;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use wasmtime::Store;
@@ -87,6 +88,7 @@ impl ComponentConfig {
             }
             Box::pin(std::future::ready(allowed))
         });
+        let trace = RequestTrace::default();
         let state = HostState {
             table: Default::default(),
             wasi: wasi.build(),
@@ -96,11 +98,13 @@ impl ComponentConfig {
                 allowed: self.allowed.clone(),
                 components,
                 network: self.network.clone(),
+                trace: trace.clone(),
             },
             key_value: self.key_value.clone(),
             sqlite: self.sqlite.clone(),
             variables: self.variables.clone(),
             clock: self.clock.clone(),
+            trace,
             memory: MemoryCap::new(self.log.clone(), self.limits.max_instance_memory),
             cpu: CpuBudget::new(self.log.clone(), self.limits.max_request_cpu),
         };

@@ -19,6 +19,7 @@ use crate::host::HostState;
 use crate::host::logging::ComponentLog;
 use crate::host::outbound::{Dispatch, DispatchError};
 use crate::in_flight::{Busy, InFlight};
+use crate::telemetry;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -70,6 +71,8 @@ pub struct ComponentState {
     isolation: Arc<Isolation>,
     stopping: Arc<AtomicBool>,
     in_flight: Arc<InFlight>,
+    /// With telemetry on: the span of each request being handled, by request id.
+    traces: Arc<Mutex<HashMap<u64, tracing::Span>>>,
 }
 
 pub type ComponentHandler = ProxyHandler<ComponentState>;
@@ -116,7 +119,11 @@ impl Components {
             .get(id)
             .ok_or(DispatchError::NoSuchComponent)?;
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        handler.handle(request_id, request).await.map_err(|e| {
+        let result = match telemetry::enabled() {
+            false => handler.handle(request_id, request).await,
+            true => traced(handler, id, request_id, request).await,
+        };
+        result.map_err(|e| {
             let config = &handler.state().config;
             if e.is::<handler::ExpirationError>() {
                 config.log.error(format_args!(
@@ -131,6 +138,62 @@ impl Components {
             DispatchError::Failed(e)
         })
     }
+}
+
+/// The name of the route a request matched (`http.route`), put on the request by the router.
+#[derive(Clone)]
+pub struct MatchedRoute(pub String);
+
+/// Runs `request` in a server span (continuing the trace of its `traceparent`), which the
+/// instance's guest calls are children of; records it in the request metrics.
+async fn traced(
+    handler: &ComponentHandler,
+    component: &str,
+    request_id: u64,
+    request: handler::Request,
+) -> wasmtime::Result<handler::Response> {
+    use tracing::Instrument;
+    let route = request
+        .extensions()
+        .get::<MatchedRoute>()
+        .map_or("/...", |r| r.0.as_str())
+        .to_string();
+    let method = request.method().clone();
+    let span = tracing::trace_span!(
+        target: telemetry::TARGET,
+        "request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        url.path = request.uri().path(),
+        component,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    telemetry::continue_trace(&span, request.headers());
+    let traces = &handler.state().traces;
+    lock(traces).insert(request_id, span.clone());
+    let started = Instant::now();
+    let result = handler
+        .handle(request_id, request)
+        .instrument(span.clone())
+        .await;
+    lock(traces).remove(&request_id);
+    let status = match &result {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 500,
+    };
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
+    telemetry::record_request(component, status, started.elapsed().as_secs_f64());
+    result
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[async_trait::async_trait]
@@ -165,6 +228,7 @@ pub fn serve_components(configs: Vec<ComponentConfig>) -> Arc<Components> {
                     isolation: Default::default(),
                     stopping: stopping.clone(),
                     in_flight: in_flight.clone(),
+                    traces: Arc::default(),
                 };
                 (id.clone(), ProxyHandler::new(state))
             })
@@ -196,6 +260,7 @@ impl HandlerState for ComponentState {
         };
         let instance = self.next_instance.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(component = &*config.id, instance, "new instance");
+        telemetry::record_instance(&config.id);
         let activity = Arc::new(Activity {
             busy: Mutex::new(None),
             post_return: AtomicBool::new(false),
@@ -214,6 +279,7 @@ impl HandlerState for ComponentState {
             },
             state: InstanceWorker {
                 config: config.clone(),
+                traces: self.traces.clone(),
                 instance,
                 isolation: self.isolation.clone(),
                 stopping: self.stopping.clone(),
@@ -300,6 +366,7 @@ impl WorkerExpiration for IdleExpiration {
 /// Per-instance bookkeeping for the `ProxyHandler` worker.
 pub struct InstanceWorker {
     config: Arc<ComponentConfig>,
+    traces: Arc<Mutex<HashMap<u64, tracing::Span>>>,
     instance: u64,
     isolation: Arc<Isolation>,
     stopping: Arc<AtomicBool>,
@@ -330,10 +397,15 @@ impl WorkerState for InstanceWorker {
     fn on_request_start(
         &self,
         mut store: StoreContextMut<'_, HostState>,
-        _request: u64,
+        request: u64,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
         store.data_mut().cpu.refill();
+        if telemetry::enabled()
+            && let Some(span) = lock(&self.traces).get(&request)
+        {
+            store.data_mut().trace.started(span.clone());
+        }
         *self
             .activity
             .last_request_start

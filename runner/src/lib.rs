@@ -45,6 +45,8 @@ mod limits;
 mod manifest;
 mod remote_source;
 mod request_body;
+mod request_log;
+mod request_trace;
 mod response_body;
 mod router;
 mod routes;
@@ -53,13 +55,16 @@ mod seams;
 mod server;
 mod spin_headers;
 mod sql;
+pub mod telemetry;
 pub mod testing;
+mod tls;
 mod unhosted;
 mod variable_providers;
 mod variables;
 mod wasi_rc;
+mod well_known;
 
-pub use app::{App, AppOptions};
+pub use app::{App, AppOptions, TlsFiles};
 pub use build_step::{build, ensure_rust_target};
 pub use config_error::ConfigError;
 pub use cron::JobError;
@@ -108,9 +113,14 @@ impl RunningApp {
         self.addr
     }
 
-    /// `http://ADDR` (no trailing slash).
+    /// `http://ADDR` (`https://` over TLS; no trailing slash).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.app.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The routes served, in the manifest's order.
@@ -184,10 +194,15 @@ pub(crate) async fn serve_with(
     listen: SocketAddr,
     schedule_jobs: bool,
 ) -> anyhow::Result<RunningApp> {
+    let tls = match &app.tls {
+        Some(files) => Some(tls::Tls::load(&files.cert, &files.key)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
+    let scheme = if app.tls.is_some() { "https" } else { "http" };
     let routes = app
         .manifest
         .routes
@@ -200,18 +215,24 @@ pub(crate) async fn serve_with(
             };
             ServedRoute {
                 component: route.component.clone(),
-                url: format!("http://{addr}{path}"),
+                url: format!("{scheme}://{addr}{path}"),
                 wildcard,
             }
         })
         .collect();
+    let (shutdown, receiver) = watch::channel(false);
+    let well_known = well_known::WellKnown::new(
+        &app.manifest.name,
+        app.manifest.version.as_deref(),
+        receiver.clone(),
+    );
     let router = Arc::new(router::Router::new(
         app.manifest.routes.clone(),
         app.components.clone(),
         app.limits.clone(),
+        well_known,
     ));
-    let (shutdown, receiver) = watch::channel(false);
-    let task = tokio::spawn(server::serve(listener, router, receiver));
+    let task = tokio::spawn(server::serve(listener, router, receiver, tls));
     let now = chrono::Utc::now();
     let jobs = app
         .manifest

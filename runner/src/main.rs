@@ -38,10 +38,23 @@ enum CronCommand {
 
 #[derive(Parser)]
 struct UpArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:3000")]
+    /// Address to listen on: `IP:PORT` or `HOST:PORT` (`localhost:3000`). [spin up: the same]
+    #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000",
+          value_parser = parse_listen_addr)]
     listen: SocketAddr,
-    /// Build the components before serving.
+    /// If the port is taken, try the next ones (up to 100). [spin up: the same]
+    #[arg(long)]
+    find_free_port: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key). [spin up: the same]
+    #[arg(long, env = "SPIN_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert. [spin up: the same]
+    #[arg(long, env = "SPIN_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve only these components' triggers (repeatable). [spin up: the same]
+    #[arg(short = 'c', long = "component-id")]
+    components: Vec<String>,
+    /// Build the components before serving. [spin up: the same]
     #[arg(long)]
     build: bool,
     #[command(flatten)]
@@ -59,29 +72,50 @@ struct CronRunArgs {
 /// What loads the app, for every command that runs it.
 #[derive(Parser)]
 struct AppArgs {
-    /// The manifest, or a directory containing spin.toml.
+    /// The manifest, or a directory containing spin.toml. [spin up: the same; no registry or
+    /// OCI sources]
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     from: PathBuf,
-    /// Set an application variable (repeatable): --variable name=value.
-    #[arg(long = "variable", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    /// Set an application variable (repeatable): --variable name=value, or name=@file for a
+    /// file's contents. [spin up: the same, less @file.json/@file.toml maps]
+    #[arg(long = "variable", value_name = "KEY=VALUE", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
-    /// Directory for the app's state (default: .spin beside the manifest; "": in memory).
+    /// Directory for the app's state (default: the runtime config's `state_dir`, else .spin
+    /// beside the manifest; "": in memory). [spin up: the same]
     #[arg(long, value_parser = any_path)]
     state_dir: Option<PathBuf>,
-    /// Spin runtime config file (where key-value stores live, e.g. Redis).
-    #[arg(long, env = "SPIN_RUNTIME_CONFIG_FILE")]
+    /// Spin runtime config file (stores, databases, variables providers, state_dir, log_dir);
+    /// also read from SPIN_RUNTIME_CONFIG_FILE. [spin up: the same]
+    #[arg(long, env = "RUNTIME_CONFIG_FILE")]
     runtime_config_file: Option<PathBuf>,
     /// Set a key in the default key-value store before starting (repeatable): --key-value k=v.
+    /// [spin up: the same]
     #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     key_values: Vec<(String, String)>,
+    /// Run a statement against the default SQLite database before starting (repeatable;
+    /// @file runs a file's statements). [spin up: the same]
+    #[arg(long = "sqlite", value_name = "STATEMENT")]
+    sqlite_statements: Vec<String>,
+    /// Set an environment variable for every component (repeatable): -e KEY=VALUE.
+    /// [spin up: the same]
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    env: Vec<(String, String)>,
+    /// Also write each component's stdout and stderr to DIR/<component>_stdout.txt and
+    /// _stderr.txt. [spin up: the same, but spin up writes them under .spin/logs by default]
+    #[arg(short = 'L', long = "log-dir", env = "SPIN_LOG_DIR")]
+    log_dir: Option<PathBuf>,
     /// When a key-value write counts as done: `commit` (survives the runner being killed) or
-    /// `fsync` (also on disk: survives power loss; commits are grouped).
+    /// `fsync` (also on disk: survives power loss; commits are grouped). [spin up: none; it
+    /// fsyncs every write]
     #[arg(long, default_value_t = Durability::default())]
     durability: Durability,
-    /// Where compiled components are cached (default: $XDG_CACHE_HOME/runner or ~/.cache/runner).
+    /// Where compiled components and downloaded sources are cached (default:
+    /// $XDG_CACHE_HOME/runner or ~/.cache/runner). [spin up: --cache-dir holds downloads,
+    /// wasmtime's compile cache is configured by --cache FILE]
     #[arg(long, env = "RUNNER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Compile every component afresh, without the on-disk cache (overrides --cache-dir).
+    /// [spin up: --disable-cache]
     #[arg(long)]
     no_cache: bool,
     #[command(flatten)]
@@ -92,33 +126,40 @@ struct AppArgs {
 #[derive(Parser)]
 #[command(next_help_heading = "Limits")]
 struct LimitArgs {
-    /// Maximum linear memory of one component instance, in bytes.
+    /// Maximum linear memory of one component instance, in bytes. [spin up: the same,
+    /// SPIN_MAX_INSTANCE_MEMORY, unlimited by default]
     #[arg(long, default_value_t = Limits::default().max_instance_memory)]
     max_instance_memory: usize,
     /// CPU time a guest may use without a break before it is stopped (10s, 500ms, ...).
+    /// [spin up: none]
     #[arg(long, default_value_t = DurationArg(Limits::default().max_request_cpu))]
     max_request_cpu: DurationArg,
-    /// Wall-clock time for a whole request, body included.
+    /// Wall-clock time for a whole request, body included. [spin up: --request-timeout,
+    /// none by default]
     #[arg(long, default_value_t = DurationArg(Limits::default().max_request_duration))]
     max_request_duration: DurationArg,
     /// Requests one instance serves at once (1: a trap can only fail its own request).
+    /// [spin up: the same name, 16 by default]
     #[arg(long, default_value_t = Limits::default().max_instance_concurrent_reuse_count,
           value_parser = at_least_one)]
     max_instance_concurrent_reuse_count: usize,
-    /// Requests one instance serves before it is replaced.
+    /// Requests one instance serves before it is replaced. [spin up: the same name, 128 by
+    /// default]
     #[arg(long, default_value_t = Limits::default().max_instance_reuse_count,
           value_parser = at_least_one)]
     max_instance_reuse_count: usize,
-    /// Largest request body in bytes; larger requests get 413.
+    /// Largest request body in bytes; larger requests get 413. [spin up: none]
     #[arg(long, default_value_t = Limits::default().max_request_body)]
     max_request_body: u64,
-    /// Time a client has to send a request's headers.
+    /// Time a client has to send a request's headers (and to finish a TLS handshake).
+    /// [spin up: none]
     #[arg(long, default_value_t = DurationArg(Limits::default().header_read_timeout))]
     header_read_timeout: DurationArg,
-    /// Connections served at once; past it new connections get 503.
+    /// Connections served at once; past it new connections get 503. [spin up: none]
     #[arg(long, default_value_t = Limits::default().max_connections, value_parser = at_least_one)]
     max_connections: usize,
-    /// How long shutdown (SIGINT/SIGTERM) lets open requests finish; a second signal exits at once.
+    /// How long shutdown (SIGINT/SIGTERM) lets open requests finish; a second signal exits at
+    /// once. [spin up: none; it drops open requests]
     #[arg(long, default_value_t = DurationArg(Limits::default().shutdown_grace))]
     shutdown_grace: DurationArg,
 }
@@ -182,6 +223,32 @@ struct BuildArgs {
     components: Vec<String>,
 }
 
+/// `name=value`, or `name=@file` for the contents of `file`.
+fn parse_variable(s: &str) -> Result<(String, String), String> {
+    let (name, value) = parse_key_value(s)?;
+    match value.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file)
+            .map(|contents| (name, contents))
+            .map_err(|e| format!("--variable {s}: {file}: {e}")),
+        None => Ok((name, value)),
+    }
+}
+
+/// `IP:PORT`, or `HOST:PORT` resolved (127.0.0.1 preferred, as Spin does).
+fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("`{s}` is not an address to listen on: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.ip() == std::net::Ipv4Addr::LOCALHOST)
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{s}` resolves to no address"))
+}
+
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -189,23 +256,59 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    let telemetry = match init_logging(&cli) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let result = match cli.command {
         Command::Up(args) => up(*args),
         Command::Build(args) => build(&args.from, &args.components),
         Command::Cron(CronCommand::Run(args)) => cron_run(*args),
     };
+    // Exporters flush what they hold before the process ends.
+    drop(telemetry);
     if let Err(e) = result {
         eprintln!("Error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// The console log (RUST_LOG; the request log `runner::request` is off unless it asks for
+/// it) and, when the OTEL_EXPORTER_OTLP_* variables ask for it, OpenTelemetry export.
+fn init_logging(cli: &Cli) -> anyhow::Result<Option<runner::telemetry::Telemetry>> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| "info,runner::request=off,wasmtime=warn,cranelift=warn".into());
+    let console = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(console);
+    if !runner::telemetry::requested() {
+        registry.init();
+        return Ok(None);
+    }
+    let (telemetry, layer) = runner::telemetry::start(&service_name(cli))?;
+    registry.with(layer).init();
+    Ok(Some(telemetry))
+}
+
+/// The service OpenTelemetry names: the app's name (OTEL_SERVICE_NAME overrides it).
+fn service_name(cli: &Cli) -> String {
+    let from = match &cli.command {
+        Command::Up(args) => &args.app.from,
+        Command::Cron(CronCommand::Run(args)) => &args.app.from,
+        Command::Build(args) => &args.from,
+    };
+    runner::Manifest::load(&AppOptions::new(from).manifest_file())
+        .map(|m| m.name)
+        .unwrap_or_else(|_| "runner".into())
 }
 
 fn build(from: &std::path::Path, only: &[String]) -> anyhow::Result<()> {
@@ -226,20 +329,35 @@ impl AppArgs {
         } else {
             self.cache_dir.or_else(runner::default_cache_dir)
         };
-        options.runtime_config = self.runtime_config_file;
+        // Spin reads RUNTIME_CONFIG_FILE; earlier versions of this runner read this name.
+        options.runtime_config = self
+            .runtime_config_file
+            .or_else(|| std::env::var_os("SPIN_RUNTIME_CONFIG_FILE").map(PathBuf::from));
         options.key_values = self.key_values;
+        options.sqlite_statements = self.sqlite_statements;
+        options.env = self.env;
+        options.log_dir = self.log_dir;
         options
     }
 }
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
     if args.build {
-        build(&args.app.from, &[])?;
+        build(&args.app.from, &args.components)?;
     }
-    let options = args.app.options();
+    let mut options = args.app.options();
+    options.components = args.components;
+    options.tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(runner::TlsFiles { cert, key }),
+        _ => None,
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     runtime.block_on(async {
-        let running = runner::start(&options, args.listen).await?;
+        let listen = match args.find_free_port {
+            true => free_port_from(args.listen)?,
+            false => args.listen,
+        };
+        let running = runner::start(&options, listen).await?;
         println!("Serving {}", running.url());
         println!("Available Routes:");
         for route in running.routes() {
@@ -266,6 +384,21 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// `--find-free-port`: `addr`, or the first of the next 100 ports that is free.
+fn free_port_from(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    for offset in 0..=100u16 {
+        let candidate = SocketAddr::new(addr.ip(), addr.port().saturating_add(offset));
+        if std::net::TcpListener::bind(candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    anyhow::bail!(
+        "--find-free-port: ports {} to {} are all taken",
+        addr.port(),
+        addr.port().saturating_add(100)
+    )
 }
 
 /// `runner cron run`: loads the app (without serving it) and runs one job once.

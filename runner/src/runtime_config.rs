@@ -37,6 +37,12 @@ pub struct RuntimeConfig {
     pub sqlite_databases: BTreeMap<String, DatabaseConfig>,
     /// `[[variables_provider]]`, in order.
     pub variables_providers: Vec<Provider>,
+    /// `state_dir = "..."` (relative to the config file): the state directory, unless the
+    /// command line names one.
+    pub state_dir: Option<PathBuf>,
+    /// `log_dir = "..."` (relative to the config file): `--log-dir`, unless the command line
+    /// names one.
+    pub log_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +56,10 @@ struct RawConfig {
     variables_provider: Vec<toml::Table>,
     #[serde(default)]
     config_provider: Vec<toml::Table>,
+    #[serde(default)]
+    state_dir: Option<String>,
+    #[serde(default)]
+    log_dir: Option<String>,
 }
 
 /// `[sqlite_database.LABEL]`: the keys of `type = "spin"`; any other key is refused by name.
@@ -155,6 +165,8 @@ impl RuntimeConfig {
             key_value_stores,
             sqlite_databases,
             variables_providers,
+            state_dir: raw.state_dir.map(|d| dir.join(d)),
+            log_dir: raw.log_dir.map(|d| dir.join(d)),
         })
     }
 }

@@ -1,14 +1,19 @@
 //! The HTTP front: hyper's accept loop, the connection limit (past it, new connections get a
 //! `503` and are closed; accepted ones are never dropped for load), the time a client has to
-//! send its headers, and shutdown (stop accepting, let open requests finish up to a deadline).
+//! send its headers (and, over TLS, to finish its handshake), and shutdown (stop accepting,
+//! let open requests finish up to a deadline). Each connection speaks HTTP/1.1 or HTTP/2:
+//! over TLS as ALPN chose, in plain text by what the client sends first (HTTP/2 with prior
+//! knowledge, "h2c", as Spin accepts it).
 //!
 //! Concurrency model: one tokio task per connection; a request waits only on its own guest.
 //! What happens to one request belongs to `router`; the guest side to `instances`.
 
 use crate::router::{ResponseBody, Router, plain};
+use crate::tls::Tls;
 use http::{HeaderValue, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,15 +21,17 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
-/// Accepts connections until `shutdown` turns true, then lets open connections finish
-/// for at most the router's `shutdown_grace`.
+/// Accepts connections (over TLS with `tls`) until `shutdown` turns true, then lets open
+/// connections finish for at most the router's `shutdown_grace`.
 pub async fn serve(
     listener: TcpListener,
     router: Arc<Router>,
     mut shutdown: watch::Receiver<bool>,
+    tls: Option<Tls>,
 ) {
     let graceful = GracefulShutdown::new();
     let limits = router.limits().clone();
+    let builder = connection_builder(limits.header_read_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let local = listener
         .local_addr()
@@ -52,32 +59,126 @@ pub async fn serve(
             continue;
         };
         let router = router.clone();
+        let secure = tls.is_some();
         let service = hyper::service::service_fn(move |request| {
             let router = router.clone();
-            async move { Ok::<_, Infallible>(router.route(request, client, local).await) }
+            async move { Ok::<_, Infallible>(router.route(request, client, local, secure).await) }
         });
-        let connection = http1_builder(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let served = match tls {
+                None => serve_connection(&builder, watcher, TokioIo::new(stream), service).await,
+                Some(tls) => {
+                    match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => {
+                            serve_connection(&builder, watcher, TokioIo::new(stream), service).await
+                        }
+                        Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
+                        Err(_) => Err("TLS handshake: timed out".into()),
+                    }
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!("connection from {client} ended: {e}");
             }
             drop(slot);
         });
     }
-    drop(listener);
+    // While open requests finish, new connections are still answered, but only to say
+    // that the app is going away (health included), so a load balancer stops sending.
     let grace = limits.shutdown_grace;
+    let draining = tokio::spawn(refuse_while_draining(listener, builder, tls));
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("shutdown: some requests did not finish within {grace:?}; dropping them");
     }
+    draining.abort();
+}
+
+/// During a graceful shutdown: answers every request on a new connection `503` with
+/// `connection: close` (`/.well-known/spin/health` too), until aborted.
+async fn refuse_while_draining(
+    listener: TcpListener,
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<Tls>,
+) {
+    let service = hyper::service::service_fn(|_request| async {
+        let mut response = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: shutting down\n",
+        );
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        Ok::<_, Infallible>(response)
+    });
+    let graceful = GracefulShutdown::new();
+    while let Ok((stream, _)) = listener.accept().await {
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+        tokio::spawn(async move {
+            let _ = match tls {
+                None => serve_connection(&builder, watcher, TokioIo::new(stream), service).await,
+                Some(tls) => match tls.acceptor().accept(stream).await {
+                    Ok(stream) => {
+                        serve_connection(&builder, watcher, TokioIo::new(stream), service).await
+                    }
+                    Err(e) => Err(e.into()),
+                },
+            };
+        });
+    }
 }
 
 /// Largest request head (request line and headers) read, in bytes.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+type ConnectionError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves one connection's requests, HTTP/1.1 or HTTP/2, until it ends or the server shuts
+/// down gracefully.
+async fn serve_connection<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    io: TokioIo<I>,
+    service: S,
+) -> Result<(), ConnectionError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<ResponseBody>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    watcher
+        .watch(builder.serve_connection(io, service).into_owned())
+        .await
+}
+
+/// HTTP/1.1 and HTTP/2 with the same limits on what a client may send.
+fn connection_builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        // Request line and headers must fit: larger ones get `431`.
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    builder
+}
 
 fn http1_builder(header_read_timeout: Duration) -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();

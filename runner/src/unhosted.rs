@@ -26,9 +26,6 @@ const UNHOSTED: &[(&str, &str)] = &[
         "fermyon:spin/rdbms-types",
         "relational databases (PostgreSQL, MySQL)",
     ),
-    ("wasi:otel/tracing", "OpenTelemetry"),
-    ("wasi:otel/metrics", "OpenTelemetry"),
-    ("wasi:otel/logs", "OpenTelemetry"),
 ];
 
 /// The capabilities whose presence together marks a whole-world import.

@@ -26,11 +26,20 @@ impl RunnerProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        let mut all: Vec<std::ffi::OsString> = ["up", "--listen", "127.0.0.1:0", "-f"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        all.push(manifest.into());
+        all.push("--state-dir".into());
+        all.push(state.into());
+        all.extend(args.iter().map(Into::into));
+        Self::spawn(&all, env)
+    }
+
+    /// `runner ARGS...` (which must serve: it prints `Serving URL` first), with `env` set.
+    pub fn spawn(args: &[std::ffi::OsString], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_runner"))
-            .args(["up", "--listen", "127.0.0.1:0", "-f"])
-            .arg(manifest)
-            .arg("--state-dir")
-            .arg(state)
             .args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())

@@ -4,7 +4,7 @@
 //! native server's at the same counts (what power-loss durability costs).
 
 use crate::cli::Plan;
-use crate::contenders::{Contender, Launcher, NATIVE, RUNNER, SPIN, TORNADO};
+use crate::contenders::{Contender, Launcher, NATIVE, Observe, RUNNER, SPIN, TORNADO};
 use crate::report::{LoadRow, Outcome};
 use crate::wrk;
 use std::path::PathBuf;
@@ -50,6 +50,33 @@ pub async fn durable(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec
     let pairs = [(runner_fsync, RUNNER), (native_group, native_fsync)];
     let cases = test2_cases(plan);
     measure(launcher, wrk, plan, "durable", &contenders, &cases, &pairs).await
+}
+
+/// /test2 with the request log on and with OTLP export on (to a sink on loopback that
+/// accepts every export), beside the runner as it runs by default, at 1 connection and at
+/// the middle count: what observability costs per request.
+pub async fn observe(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec<LoadRow> {
+    let sink = match crate::otlp_sink::start().await {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!("SKIPPED: the observe suite: no OTLP sink: {e:#}");
+            return Vec::new();
+        }
+    };
+    let logged = Contender::RunnerObserved(Observe::RequestLog);
+    let exported = Contender::RunnerObserved(Observe::Otlp {
+        endpoint: sink.endpoint(),
+    });
+    let contenders = [RUNNER, logged.clone(), exported.clone()];
+    let pairs = [(logged, RUNNER), (exported, RUNNER)];
+    let cases: Vec<Case> = [1, plan.mid_connections]
+        .into_iter()
+        .map(|connections| Case {
+            path: "/test2",
+            connections,
+        })
+        .collect();
+    measure(launcher, wrk, plan, "observe", &contenders, &cases, &pairs).await
 }
 
 /// `/test2` at each of the plan's connection counts.

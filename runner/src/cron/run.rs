@@ -58,6 +58,17 @@ pub async fn run_once(
         .as_ref()
         .ok_or_else(|| JobError::NotAJob(config.id.to_string()))?;
     let mut store = config.new_store(components);
+    let span = tracing::trace_span!(
+        target: crate::telemetry::TARGET,
+        "job",
+        otel.name = %format!("cron {}", config.id),
+        otel.kind = "consumer",
+        component = &*config.id,
+        tick = timestamp,
+    );
+    if crate::telemetry::enabled() {
+        store.data_mut().trace.started(span.clone());
+    }
     let run = async {
         let job = pre.instantiate_async(&mut store).await?;
         store
@@ -67,7 +78,7 @@ pub async fn run_once(
             })
             .await?
     };
-    match tokio::time::timeout(deadline, run).await {
+    match tokio::time::timeout(deadline, tracing::Instrument::instrument(run, span)).await {
         Err(_) => Err(JobError::TimedOut(deadline)),
         Ok(Err(trap)) => Err(JobError::Failed(trap.root_cause().to_string())),
         Ok(Ok(Err(GuestError::Other(reason)))) => Err(JobError::Guest(reason)),

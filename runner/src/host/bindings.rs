@@ -30,6 +30,10 @@ wasmtime::component::bindgen!({
         "wasi:keyvalue/atomics.cas-error" => crate::host::key_value::CasFailure,
     },
     with: {
+        // wasi:otel's timestamps and durations are WASI 0.2's clocks', hosted by wasmtime-wasi.
+        "wasi:clocks/wall-clock@0.2.0": wasmtime_wasi::p2::bindings::clocks::wall_clock,
+        "wasi:clocks/monotonic-clock@0.2.0": wasmtime_wasi::p2::bindings::clocks::monotonic_clock,
+        "wasi:io/poll@0.2.0": wasmtime_wasi::p2::bindings::io::poll,
         "fermyon:spin/key-value.store": crate::host::key_value::OpenStore,
         "fermyon:spin/sqlite.connection": crate::host::sqlite::OpenDatabase,
         "spin:sqlite/sqlite.connection": crate::host::sqlite::OpenDatabase,

@@ -10,11 +10,17 @@
 //! kept, in order, per component, for the test to read; guest lines are then printed with
 //! `print!`/`eprint!`, which the test harness captures (shown for a failing test, or with
 //! `--nocapture`).
+//!
+//! With `--log-dir DIR`, guest output also goes to `DIR/<component>_stdout.txt` and
+//! `_stderr.txt` (appended, as Spin writes them). A write that fails (a full disk) never fails
+//! the guest: it is counted, and reported once per file, with the count when it stops.
 
 use bytes::Bytes;
 use std::fmt;
 use std::io::Write;
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
@@ -85,16 +91,97 @@ impl Capture {
     }
 }
 
+/// A component's `--log-dir` files.
+pub struct LogFiles {
+    stdout: LogFile,
+    stderr: LogFile,
+}
+
+struct LogFile {
+    path: std::path::PathBuf,
+    file: Mutex<std::fs::File>,
+    failed_writes: AtomicU64,
+}
+
+impl LogFiles {
+    /// Opens (creating `dir` and the files if needed, appending) `component`'s files.
+    pub fn open(dir: &Path, component: &str) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let open = |stream: &str| -> std::io::Result<LogFile> {
+            let path = dir.join(format!("{component}_{stream}.txt"));
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            Ok(LogFile {
+                path,
+                file: Mutex::new(file),
+                failed_writes: AtomicU64::new(0),
+            })
+        };
+        Ok(Self {
+            stdout: open("stdout")?,
+            stderr: open("stderr")?,
+        })
+    }
+
+    fn file(&self, output: Output) -> &LogFile {
+        match output {
+            Output::Stdout => &self.stdout,
+            Output::Stderr => &self.stderr,
+        }
+    }
+}
+
+impl LogFile {
+    fn write(&self, bytes: &[u8]) {
+        let written = self
+            .file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_all(bytes);
+        if let Err(e) = written
+            && self.failed_writes.fetch_add(1, Ordering::Relaxed) == 0
+        {
+            tracing::error!(
+                "cannot write {} ({e}); guest output goes on to the console only, failed \
+                 writes are counted",
+                self.path.display()
+            );
+        }
+    }
+}
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        let failed = self.failed_writes.load(Ordering::Relaxed);
+        if failed > 0 {
+            tracing::warn!("{failed} write(s) to {} failed", self.path.display());
+        }
+    }
+}
+
 /// One component's log: where its guests write and where the runner's lines about it go.
 #[derive(Clone)]
 pub struct ComponentLog {
     component: Arc<str>,
     capture: Option<Arc<Capture>>,
+    files: Option<Arc<LogFiles>>,
 }
 
 impl ComponentLog {
     pub fn new(component: Arc<str>, capture: Option<Arc<Capture>>) -> Self {
-        Self { component, capture }
+        Self {
+            component,
+            capture,
+            files: None,
+        }
+    }
+
+    /// Also writes guest output to `files`.
+    pub fn with_files(mut self, files: LogFiles) -> Self {
+        self.files = Some(Arc::new(files));
+        self
     }
 
     pub fn component(&self) -> &str {
@@ -109,6 +196,13 @@ impl ComponentLog {
             output,
             pending: Arc::default(),
         }
+    }
+
+    /// A line in this component's stderr, written by the host for the guest (its
+    /// OpenTelemetry log records).
+    pub fn guest_line(&self, text: &str) {
+        self.guest(Output::Stderr)
+            .write_bytes(format!("{text}\n").as_bytes());
     }
 
     /// A warning from the runner about this component.
@@ -154,6 +248,9 @@ impl GuestLog {
         };
         let complete: Vec<u8> = pending.drain(..cut).collect();
         drop(pending);
+        if let Some(files) = &self.log.files {
+            files.file(self.output).write(&complete);
+        }
         let mut text = Vec::with_capacity(complete.len() + 16);
         for line in complete.split_inclusive(|b| *b == b'\n') {
             text.extend_from_slice(self.prefix.as_bytes());

@@ -1,19 +1,21 @@
 //! What a guest gets: the per-instance host state and the one linker that lists every
 //! capability (WASI 0.2 and 0.3; `wasi:http` 0.3 handler and client and 0.2 incoming and
 //! outgoing handlers; Spin's key-value, variables and SQLite in each version Spin SDKs
-//! import; `wasi:keyvalue` and `wasi:config`). One module per capability sits beside this
-//! one.
+//! import; `wasi:keyvalue` and `wasi:config`; `wasi:otel`). One module per capability sits
+//! beside this one.
 
 pub mod bindings;
 pub mod clocks;
 pub mod key_value;
 pub mod logging;
+pub mod otel;
 pub mod outbound;
 pub mod sqlite;
 pub mod variables;
 
 use crate::clock::VirtualClock;
 use crate::guest_limits::{CpuBudget, LimitedGuest, MemoryCap};
+use crate::request_trace::RequestTrace;
 use key_value::{KeyValue, KeyValueCtx, KeyValueView};
 use outbound::OutboundHttp;
 use sqlite::{Sqlite, SqliteCtx, SqliteView};
@@ -35,6 +37,8 @@ pub struct HostState {
     pub variables: Arc<BTreeMap<String, String>>,
     /// The test's clock, when guests run on one (see `clocks`).
     pub clock: Option<Arc<VirtualClock>>,
+    /// The request this instance serves, for the spans of what its guest does.
+    pub trace: RequestTrace,
     pub memory: MemoryCap,
     pub cpu: CpuBudget,
 }
@@ -78,6 +82,14 @@ fn key_value_view(state: &mut HostState) -> KeyValueView<'_> {
     KeyValueView {
         table: &mut state.table,
         ctx: &state.key_value,
+        trace: &state.trace,
+    }
+}
+
+fn otel_view(state: &mut HostState) -> otel::OtelView<'_> {
+    otel::OtelView {
+        trace: &state.trace,
+        log: &state.outbound.log,
     }
 }
 
@@ -91,6 +103,7 @@ fn sqlite_view(state: &mut HostState) -> SqliteView<'_> {
     SqliteView {
         table: &mut state.table,
         ctx: &state.sqlite,
+        trace: &state.trace,
     }
 }
 
@@ -118,6 +131,10 @@ pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<
     bindings::wasi::config::store::add_to_linker::<_, Variables>(&mut linker, variables_view)?;
     bindings::fermyon::spin::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
     bindings::spin::sqlite::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
+    bindings::wasi::otel::types::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
+    bindings::wasi::otel::tracing::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
+    bindings::wasi::otel::logs::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
+    bindings::wasi::otel::metrics::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     if virtual_clock {
         clocks::link_virtual(&mut linker)?;
     }

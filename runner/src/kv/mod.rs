@@ -7,6 +7,7 @@
 pub mod open;
 pub mod redis;
 pub mod sqlite;
+pub mod traced;
 
 use async_trait::async_trait;
 use std::collections::HashMap;

@@ -26,6 +26,8 @@ pub struct Manifest {
     /// The directory relative paths in the manifest are resolved against.
     pub dir: PathBuf,
     pub name: String,
+    /// `[application] version`, if given.
+    pub version: Option<String>,
     pub variables: BTreeMap<String, VariableDecl>,
     pub routes: Vec<HttpRoute>,
     /// Periodic jobs (`[[trigger.cron]]`), in the manifest's order.
@@ -132,6 +134,28 @@ impl Manifest {
         })
     }
 
+    /// The app with only the triggers of `components` (`-c`, as `spin up` keeps them); the
+    /// whole app when `components` is empty. The other components are left out too.
+    pub fn only(mut self, components: &[String]) -> Result<Self, ConfigError> {
+        if components.is_empty() {
+            return Ok(self);
+        }
+        if let Some(unknown) = components
+            .iter()
+            .find(|c| !self.components.contains_key(*c))
+        {
+            return Err(self.error(
+                format!("component.{unknown}"),
+                format!("`-c {unknown}`: the app has no such component"),
+            ));
+        }
+        let keep = |id: &str| components.iter().any(|c| c == id);
+        self.routes.retain(|route| keep(&route.component));
+        self.jobs.retain(|job| keep(&job.component));
+        self.components.retain(|id, _| keep(id));
+        Ok(self)
+    }
+
     /// A key of this manifest refused for `reason`.
     pub fn error(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
         ConfigError::new(&self.path, key, reason)
@@ -182,6 +206,7 @@ fn validate(raw: RawManifest, file: &Path, dir: &Path) -> Result<Manifest, Confi
         path: file.to_path_buf(),
         dir: dir.to_path_buf(),
         name: raw.application.name,
+        version: raw.application.version,
         variables: declared,
         routes: triggers.routes,
         jobs: triggers.jobs,

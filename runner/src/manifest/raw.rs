@@ -23,7 +23,6 @@ pub(super) struct RawManifest {
 pub(super) struct RawApplication {
     pub name: String,
     #[serde(default)]
-    #[allow(dead_code)]
     pub version: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]

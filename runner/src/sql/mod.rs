@@ -174,6 +174,16 @@ impl Database {
         !matches!(self.location, Location::Memory)
     }
 
+    /// Runs `statements` on a connection of its own, on the calling thread (at start-up).
+    pub fn execute_batch_now(self: &Arc<Self>, statements: &str) -> Result<(), String> {
+        let connection = self.new_connection().map_err(|e| format!("{e:#}"))?;
+        connection
+            .execute_batch(statements)
+            .map_err(|e| e.to_string())?;
+        self.release(connection);
+        Ok(())
+    }
+
     /// A connection for one guest `open`.
     pub fn connect(self: &Arc<Self>) -> Result<Connection, String> {
         let idle = match self.pooled() {
@@ -187,6 +197,7 @@ impl Database {
         Ok(Connection {
             database: self.clone(),
             inner: Arc::new(Mutex::new(Some(connection))),
+            trace: None,
         })
     }
 
@@ -205,6 +216,8 @@ impl Database {
 pub struct Connection {
     database: Arc<Database>,
     inner: Arc<Mutex<Option<rusqlite::Connection>>>,
+    /// With telemetry on: each statement is a span of this request.
+    trace: Option<crate::request_trace::RequestTrace>,
 }
 
 impl Drop for Connection {
@@ -217,13 +230,28 @@ impl Drop for Connection {
 }
 
 impl Connection {
+    /// Makes each statement a span of `trace`'s request.
+    pub fn trace_as(&mut self, trace: crate::request_trace::RequestTrace) {
+        self.trace = Some(trace);
+    }
+
     /// Runs one statement with positional `parameters`, off the async workers.
     pub async fn execute(
         &self,
         statement: String,
         parameters: Vec<Value>,
     ) -> Result<QueryResult, String> {
-        self.with(move |c| execute(c, &statement, parameters)).await
+        use tracing::Instrument;
+        let span = match &self.trace {
+            Some(trace) => {
+                crate::telemetry::record_store_call("sqlite");
+                trace.child("sqlite.execute")
+            }
+            None => tracing::Span::none(),
+        };
+        self.with(move |c| execute(c, &statement, parameters))
+            .instrument(span)
+            .await
     }
 
     /// Runs `statements` (any number, separated by `;`, without parameters), off the async

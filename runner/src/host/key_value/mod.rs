@@ -13,7 +13,9 @@ mod spin;
 mod spin2;
 mod wasi;
 
+use crate::kv::traced::Traced;
 use crate::kv::{KvError, Store, Stores};
+use crate::request_trace::RequestTrace;
 use std::collections::HashSet;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Resource, ResourceTable, ResourceTableError};
@@ -94,11 +96,17 @@ impl<E: Into<KvFailure>> From<E> for CasFailure {
 pub struct KeyValueView<'a> {
     pub table: &'a mut ResourceTable,
     pub ctx: &'a KeyValueCtx,
+    pub trace: &'a RequestTrace,
 }
 
 impl KeyValueView<'_> {
+    /// Opens a granted store for the guest; with telemetry on, its calls are spans of the
+    /// request that opened it.
     pub(super) fn open(&mut self, label: &str) -> Result<Resource<OpenStore>, KvFailure> {
-        let store = self.ctx.open(label)?;
+        let mut store = self.ctx.open(label)?;
+        if crate::telemetry::enabled() {
+            store = Arc::new(Traced::new(store, label, self.trace.clone()));
+        }
         Ok(self.table.push(OpenStore(store))?)
     }
 

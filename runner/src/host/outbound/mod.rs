@@ -15,6 +15,7 @@ mod p3;
 
 use crate::allowed_hosts::AllowList;
 use crate::host::logging::ComponentLog;
+use crate::request_trace::RequestTrace;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use wasmtime_wasi_http::handler;
@@ -118,6 +119,9 @@ pub struct OutboundHttp {
     pub components: Weak<dyn Dispatch>,
     /// Where requests for other hosts go instead of the real network, if anywhere.
     pub network: Option<Arc<dyn Network>>,
+    /// The request the instance serves: outbound calls are its child spans and carry its
+    /// trace (`traceparent`).
+    pub trace: RequestTrace,
 }
 
 /// Where an outbound request goes.
@@ -145,6 +149,18 @@ enum InProcess {
 }
 
 impl OutboundHttp {
+    /// The span of an outbound request, its trace context written into `headers`.
+    fn trace(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &mut http::HeaderMap,
+    ) -> tracing::Span {
+        let span = self.trace.outbound(method, uri);
+        crate::telemetry::inject(&span, headers);
+        span
+    }
+
     fn route(&self, scheme: &str, uri: &http::Uri) -> Route {
         let host = uri.host().unwrap_or_default().to_ascii_lowercase();
         if !self.allowed.allows(scheme, &host, uri.port_u16()) {

@@ -20,31 +20,40 @@ impl WasiHttpHooks for OutboundHttp {
         config: OutgoingRequestConfig,
     ) -> HttpResult<HostFutureIncomingResponse> {
         let scheme = if config.use_tls { "https" } else { "http" };
-        let request = request.map(drain_unread);
-        match self.route(scheme, request.uri()) {
+        let mut request = request.map(drain_unread);
+        let route = self.route(scheme, request.uri());
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let span = self.trace(&method, &uri, request.headers_mut());
+        match route {
             Route::Denied => Ok(HostFutureIncomingResponse::ready(Ok(Err(
                 ErrorCode::HttpRequestDenied,
             )))),
-            Route::Network => Ok(wasmtime_wasi_http::p2::default_send_request(
-                request, config,
-            )),
+            Route::Network => {
+                let _entered = span.enter();
+                Ok(wasmtime_wasi_http::p2::default_send_request(
+                    request, config,
+                ))
+            }
             Route::InProcess(target) => {
                 let between_bytes_timeout = config.between_bytes_timeout;
-                let handle = wasmtime_wasi::runtime::spawn(async move {
-                    let request =
-                        request.map(|body| body.map_err(handler::ErrorCode::P2).boxed_unsync());
-                    let response = match target.send(request, Some(config.first_byte_timeout)).await
-                    {
-                        Ok(response) => response,
-                        Err(failure) => return Ok(Err(error_code(failure))),
-                    };
-                    let resp = response.map(|body| body.map_err(body_error).boxed_unsync());
-                    Ok(Ok(IncomingResponse {
-                        resp,
-                        worker: None,
-                        between_bytes_timeout,
-                    }))
-                });
+                let handle = wasmtime_wasi::runtime::spawn(tracing::Instrument::instrument(
+                    async move {
+                        let request =
+                            request.map(|body| body.map_err(handler::ErrorCode::P2).boxed_unsync());
+                        let response =
+                            match target.send(request, Some(config.first_byte_timeout)).await {
+                                Ok(response) => response,
+                                Err(failure) => return Ok(Err(error_code(failure))),
+                            };
+                        let resp = response.map(|body| body.map_err(body_error).boxed_unsync());
+                        Ok(Ok(IncomingResponse {
+                            resp,
+                            worker: None,
+                            between_bytes_timeout,
+                        }))
+                    },
+                    span,
+                ));
                 Ok(HostFutureIncomingResponse::pending(handle))
             }
         }

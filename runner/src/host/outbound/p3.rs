@@ -5,6 +5,7 @@ use super::{OutboundHttp, Route};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
+use tracing::Instrument;
 use wasmtime_wasi::TrappableError;
 use wasmtime_wasi_http::handler;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
@@ -17,32 +18,41 @@ type SendResult = Result<(http::Response<Body>, IoFuture), TrappableError<ErrorC
 impl WasiHttpHooks for OutboundHttp {
     fn send_request(
         &mut self,
-        request: http::Request<Body>,
+        mut request: http::Request<Body>,
         options: Option<RequestOptions>,
         _response_io: IoFuture,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let scheme = request.uri().scheme_str().unwrap_or("http").to_string();
-        match self.route(&scheme, request.uri()) {
+        let route = self.route(&scheme, request.uri());
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let span = self.trace(&method, &uri, request.headers_mut());
+        match route {
             Route::Denied => Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) }),
-            Route::InProcess(target) => Box::new(async move {
-                let request =
-                    request.map(|body| body.map_err(handler::ErrorCode::from).boxed_unsync());
-                let first_byte_timeout = options.and_then(|o| o.first_byte_timeout);
-                let response = target
-                    .send(request, first_byte_timeout)
-                    .await
-                    .map_err(error_code)?;
-                let response = response.map(|body| body.map_err(body_error).boxed_unsync());
-                Ok((response, Box::new(async { Ok(()) }) as IoFuture))
-            }),
-            Route::Network => Box::new(async move {
-                let (response, io) =
-                    wasmtime_wasi_http::p3::default_send_request(request, options).await?;
-                Ok((
-                    response.map(BodyExt::boxed_unsync),
-                    Box::new(io) as IoFuture,
-                ))
-            }),
+            Route::InProcess(target) => Box::new(
+                async move {
+                    let request =
+                        request.map(|body| body.map_err(handler::ErrorCode::from).boxed_unsync());
+                    let first_byte_timeout = options.and_then(|o| o.first_byte_timeout);
+                    let response = target
+                        .send(request, first_byte_timeout)
+                        .await
+                        .map_err(error_code)?;
+                    let response = response.map(|body| body.map_err(body_error).boxed_unsync());
+                    Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+                }
+                .instrument(span),
+            ),
+            Route::Network => Box::new(
+                async move {
+                    let (response, io) =
+                        wasmtime_wasi_http::p3::default_send_request(request, options).await?;
+                    Ok((
+                        response.map(BodyExt::boxed_unsync),
+                        Box::new(io) as IoFuture,
+                    ))
+                }
+                .instrument(span),
+            ),
         }
     }
 }

@@ -7,6 +7,7 @@
 mod spin2;
 mod spin3;
 
+use crate::request_trace::RequestTrace;
 use crate::sql::{Connection, Databases};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,12 +30,15 @@ enum OpenError {
 }
 
 impl SqliteCtx {
-    fn open(&self, label: &str) -> Result<OpenDatabase, OpenError> {
+    fn open(&self, label: &str, trace: &RequestTrace) -> Result<OpenDatabase, OpenError> {
         if !self.granted.contains(label) {
             return Err(OpenError::AccessDenied);
         }
         let database = self.databases.get(label).ok_or(OpenError::NoSuchDatabase)?;
-        let connection = database.connect().map_err(OpenError::Io)?;
+        let mut connection = database.connect().map_err(OpenError::Io)?;
+        if crate::telemetry::enabled() {
+            connection.trace_as(trace.clone());
+        }
         Ok(OpenDatabase(Arc::new(connection)))
     }
 }
@@ -42,6 +46,7 @@ impl SqliteCtx {
 pub struct SqliteView<'a> {
     pub table: &'a mut ResourceTable,
     pub ctx: &'a SqliteCtx,
+    pub trace: &'a RequestTrace,
 }
 
 impl SqliteView<'_> {
@@ -51,7 +56,7 @@ impl SqliteView<'_> {
         &mut self,
         label: &str,
     ) -> wasmtime::Result<Result<wasmtime::component::Resource<OpenDatabase>, E>> {
-        Ok(match self.ctx.open(label) {
+        Ok(match self.ctx.open(label, self.trace) {
             Ok(open) => Ok(self.table.push(open)?),
             Err(e) => Err(e.into()),
         })

@@ -1,7 +1,8 @@
 //! A test guest that exercises every key-value and variables call the runner hosts, one per
 //! path, so tests can check the host's semantics against Spin's:
 //! `/set/KEY/VALUE`, `/get/KEY`, `/delete/KEY`, `/exists/KEY`, `/keys` (spin:key-value),
-//! `/cas/KEY/VALUE` (wasi:keyvalue compare-and-swap), `/open/LABEL`, `/var/NAME`.
+//! `/cas/KEY/VALUE` (wasi:keyvalue compare-and-swap), `/open/LABEL`, `/var/NAME`; and
+//! `/env/NAME`, the environment variable the component was given.
 
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store as wasi_store};
 use spin_sdk::http::{IntoResponse, Request};
@@ -26,6 +27,7 @@ async fn run(parts: &[&str]) -> Result<String, String> {
             .map(|_| "opened".into())
             .map_err(|e| err(&e)),
         ["var", name] => spin_sdk::variables::get(name).await.map_err(|e| err(&e)),
+        ["env", name] => std::env::var(name).map_err(|e| err(&e)),
         ["cas", key, value] => {
             let bucket = wasi_store::open("default").map_err(|e| err(&e))?;
             let cas = atomics::Cas::new(&bucket, key).map_err(|e| err(&e))?;
