@@ -30,16 +30,21 @@ impl RequestTrace {
         }
     }
 
+    /// The current request span's id, to parent a child span on.
+    fn parent(&self) -> Option<tracing::Id> {
+        let current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        current.as_ref().and_then(tracing::Span::id)
+    }
+
     /// A child span of the current request (`name`: what the guest does), or a disabled
     /// span when telemetry is off.
     pub fn child(&self, name: &str) -> tracing::Span {
         if !telemetry::enabled() {
             return tracing::Span::none();
         }
-        let parent = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         tracing::trace_span!(
             target: telemetry::TARGET,
-            parent: parent.and_then(|p| p.id()),
+            parent: self.parent(),
             "guest call",
             otel.name = name,
             otel.kind = "internal",
@@ -51,10 +56,9 @@ impl RequestTrace {
         if !telemetry::enabled() {
             return tracing::Span::none();
         }
-        let parent = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         tracing::trace_span!(
             target: telemetry::TARGET,
-            parent: parent.and_then(|p| p.id()),
+            parent: self.parent(),
             "outbound",
             otel.name = %method,
             otel.kind = "client",

@@ -67,20 +67,8 @@ pub async fn serve(
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            let served = match tls {
-                None => serve_connection(&builder, watcher, TokioIo::new(stream), service).await,
-                Some(tls) => {
-                    match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream))
-                        .await
-                    {
-                        Ok(Ok(stream)) => {
-                            serve_connection(&builder, watcher, TokioIo::new(stream), service).await
-                        }
-                        Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
-                        Err(_) => Err("TLS handshake: timed out".into()),
-                    }
-                }
-            };
+            let served =
+                serve_accepted(stream, tls, handshake_timeout, &builder, watcher, service).await;
             if let Err(e) = served {
                 tracing::debug!("connection from {client} ended: {e}");
             }
@@ -121,16 +109,49 @@ async fn refuse_while_draining(
     while let Ok((stream, _)) = listener.accept().await {
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            let _ = match tls {
-                None => serve_connection(&builder, watcher, TokioIo::new(stream), service).await,
-                Some(tls) => match tls.acceptor().accept(stream).await {
-                    Ok(stream) => {
-                        serve_connection(&builder, watcher, TokioIo::new(stream), service).await
-                    }
-                    Err(e) => Err(e.into()),
-                },
-            };
+            let _ = serve_accepted(
+                stream,
+                tls,
+                HANDSHAKE_WHILE_DRAINING,
+                &builder,
+                watcher,
+                service,
+            )
+            .await;
         });
+    }
+}
+
+/// How long a client connecting during a shutdown has to finish a TLS handshake.
+const HANDSHAKE_WHILE_DRAINING: Duration = Duration::from_secs(2);
+
+/// Serves an accepted connection: over TLS (the handshake bounded by `handshake_timeout`)
+/// when `tls` is given, else in plain text.
+async fn serve_accepted<S>(
+    stream: TcpStream,
+    tls: Option<Tls>,
+    handshake_timeout: Duration,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    service: S,
+) -> Result<(), ConnectionError>
+where
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<ResponseBody>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let Some(tls) = tls else {
+        return serve_connection(builder, watcher, TokioIo::new(stream), service).await;
+    };
+    match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream)).await {
+        Ok(Ok(stream)) => serve_connection(builder, watcher, TokioIo::new(stream), service).await,
+        Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
+        Err(_) => Err("TLS handshake: timed out".into()),
     }
 }
 
