@@ -202,6 +202,35 @@ async fn log_dir_files_get_each_components_output() {
     assert!(logs.join("test1_stdout.txt").is_file());
     // The console still shows them.
     runner.wait_for_log(&["[test2] 3"], Duration::from_secs(5));
+    drop(runner);
+
+    // A log file that cannot be written (a full disk: /dev/full) fails no request: the
+    // failure is reported once, and the count of failed writes when the runner stops.
+    let full_state = tempfile::tempdir().unwrap();
+    let full = full_state.path().join("logs");
+    std::fs::create_dir(&full).unwrap();
+    std::os::unix::fs::symlink("/dev/full", full.join("test2_stdout.txt")).unwrap();
+    let runner = RunnerProcess::start(
+        &manifest_path(),
+        full_state.path(),
+        &["--log-dir", full.to_str().unwrap()],
+    );
+    for expected in ["TEST2 1", "TEST2 2", "TEST2 3"] {
+        let answer = get(&client, &format!("{}/test2", runner.url)).await;
+        assert_eq!((answer.status, answer.text().as_str()), (200, expected));
+    }
+    runner.wait_for_log(&["[test2] 3"], Duration::from_secs(5));
+    assert_eq!(
+        runner.lines_with("cannot write").len(),
+        1,
+        "{}",
+        runner.log()
+    );
+    assert!(
+        runner.log().contains("test2_stdout.txt"),
+        "{}",
+        runner.log()
+    );
 }
 
 /// What an OTLP/HTTP receiver on 127.0.0.1 has been sent.

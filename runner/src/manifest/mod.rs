@@ -144,9 +144,13 @@ impl Manifest {
             .iter()
             .find(|c| !self.components.contains_key(*c))
         {
+            let known: Vec<&str> = self.components.keys().map(String::as_str).collect();
             return Err(self.error(
                 format!("component.{unknown}"),
-                format!("`-c {unknown}`: the app has no such component"),
+                format!(
+                    "`-c {unknown}`: the app has no such component (it has: {})",
+                    known.join(", ")
+                ),
             ));
         }
         let keep = |id: &str| components.iter().any(|c| c == id);
@@ -279,6 +283,15 @@ host = "{{ host }}"
         assert_eq!(m.name, "demo");
         assert_eq!(m.routes.len(), 1);
         assert_eq!(m.components["a"].key_value_stores, vec!["default"]);
+    }
+
+    #[test]
+    fn keeps_only_the_named_components_and_names_the_ones_it_has() {
+        let m = parse(GOOD).unwrap().only(&["a".to_string()]).unwrap();
+        assert_eq!(m.routes.len(), 1);
+        let e = parse(GOOD).unwrap().only(&["b".to_string()]).unwrap_err();
+        assert_eq!(e.key, "component.b");
+        assert!(e.reason.contains("(it has: a)"), "{}", e.reason);
     }
 
     #[test]
