@@ -18,6 +18,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use support::RunnerProcess;
 use support::sdk_apps::{self, SdkApp};
 use support::{client, get, get_concurrently};
 use tokio::net::TcpListener;
@@ -313,4 +315,61 @@ async fn a_request_body_written_after_the_answer_does_not_fail_the_request() {
         assert_eq!(upstream_requests.load(Ordering::SeqCst), round);
     }
     running.stop().await;
+}
+
+/// WASI 0.2 components get a fresh instance per request from wasmtime's instance pool. With
+/// the pool sized for two instances (`SPIN_MAX_INSTANCE_COUNT=2`, as in Spin), two sleeping
+/// requests take both slots: a third request meanwhile waits a second for a slot, then gets
+/// `503` with `Retry-After` (and the runner says why); one that comes shortly before a slot
+/// frees gets it. `--disable-pooling` has no such cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_instance_pool_answers_503_until_a_slot_frees_and_on_demand_has_no_cap() {
+    let Some(manifest) = built(SdkApp::RustSdk5).await else {
+        return;
+    };
+    let client = client();
+    let state = tempfile::tempdir().unwrap();
+    let two_slots = &[("SPIN_MAX_INSTANCE_COUNT", "2")];
+    for (args, cap) in [(&[][..], true), (&["--disable-pooling"][..], false)] {
+        let runner = RunnerProcess::start_with_env(&manifest, state.path(), args, two_slots);
+        let sleeping: Vec<_> = (0..2)
+            .map(|_| {
+                let (client, url) = (client.clone(), format!("{}/sleep?ms=3000", runner.url));
+                tokio::spawn(async move { get(&client, &url).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        let third = get(&client, &format!("{}/", runner.url)).await;
+        match cap {
+            true => {
+                assert_eq!(third.status, 503, "{args:?}: {}", third.text());
+                assert_eq!(third.headers["retry-after"], "1");
+                runner.wait_for_log(&["instance pool is full"], Duration::from_secs(5));
+            }
+            false => assert_eq!(
+                (third.status, third.text()),
+                (200, SdkApp::RustSdk5.hello()),
+                "{args:?}"
+            ),
+        }
+        for answer in sleeping {
+            assert_eq!(answer.await.unwrap().status, 200, "{args:?}");
+        }
+        // A request that finds the pool full waits (up to a second) for a slot to free.
+        let sleeping: Vec<_> = (0..2)
+            .map(|_| {
+                let (client, url) = (client.clone(), format!("{}/sleep?ms=1000", runner.url));
+                tokio::spawn(async move { get(&client, &url).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let waited = get(&client, &format!("{}/", runner.url)).await;
+        assert_eq!(
+            (waited.status, waited.text()),
+            (200, SdkApp::RustSdk5.hello())
+        );
+        for answer in sleeping {
+            assert_eq!(answer.await.unwrap().status, 200, "{args:?}");
+        }
+    }
 }

@@ -59,6 +59,8 @@ pub enum Suite {
     Start,
     /// wrk on /test2 with the request log on, and with OpenTelemetry export on.
     Observe,
+    /// wrk on each SDK app under tests/apps/ (`/` and `/kv`), the runner against Spin.
+    Sdk,
 }
 
 /// What one run measures.

@@ -30,6 +30,11 @@ pub enum Contender {
     },
     /// The runner on the app with an operator's observability on.
     RunnerObserved(Observe),
+    /// An SDK app (its runnable manifest under `target/sdk-apps/`), on the runner or on Spin.
+    SdkApp {
+        spin: bool,
+        manifest: PathBuf,
+    },
 }
 
 /// What an operator turns on.
@@ -82,6 +87,8 @@ impl Contender {
             Contender::Spin { probe: true } => "spin (probe)".into(),
             Contender::RunnerObserved(Observe::RequestLog) => "runner +request-log".into(),
             Contender::RunnerObserved(Observe::Otlp { .. }) => "runner +otlp".into(),
+            Contender::SdkApp { spin: false, .. } => "runner".into(),
+            Contender::SdkApp { spin: true, .. } => "spin".into(),
         }
     }
 
@@ -94,11 +101,11 @@ impl Contender {
             .replace('+', "")
     }
 
-    /// The path probed until the server answers 200.
-    fn ready_path(&self) -> &'static str {
+    /// The path probed until the server answers 200 (and warmed up on).
+    pub fn ready_path(&self) -> &'static str {
         match self {
             Contender::RunnerProbe { .. } | Contender::Spin { probe: true } => "/trivial",
-            Contender::WasmtimeServe => "/",
+            Contender::WasmtimeServe | Contender::SdkApp { .. } => "/",
             _ => "/test2",
         }
     }
@@ -132,7 +139,9 @@ impl Launcher<'_> {
                 Tornado::Ready { .. } => None,
             },
             Contender::WasmtimeServe => self.wasmtime.as_ref().err().cloned(),
-            Contender::Spin { .. } => self.spin.as_ref().err().cloned(),
+            Contender::Spin { .. } | Contender::SdkApp { spin: true, .. } => {
+                self.spin.as_ref().err().cloned()
+            }
             _ => None,
         }
     }
@@ -238,6 +247,26 @@ impl Launcher<'_> {
                     arg(a);
                 }
                 self.paths.runner()
+            }
+            Contender::SdkApp { spin, manifest } => {
+                let state = self.paths.temp_dir("sdk-state-")?;
+                arg(&"up");
+                arg(&"-f");
+                arg(manifest);
+                for a in ["--listen", &addr.to_string(), "--state-dir"] {
+                    arg(&a);
+                }
+                arg(&state.path());
+                dirs.push(state);
+                match spin {
+                    true => self.spin.clone().map_err(anyhow::Error::msg)?,
+                    false => {
+                        for a in self.runner_args {
+                            arg(a);
+                        }
+                        self.paths.runner()
+                    }
+                }
             }
             Contender::WasmtimeServe => {
                 for a in ["serve", "--addr", &addr.to_string(), "-Scli"] {

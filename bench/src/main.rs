@@ -117,6 +117,10 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     if plan.runs(Suite::Observe) {
         observe = suites::load::observe(&launcher, &wrk, &plan).await;
     }
+    let mut sdk = Vec::new();
+    if plan.runs(Suite::Sdk) {
+        sdk = suites::load::sdk_apps(&launcher, &wrk, &plan).await;
+    }
     let mut holds = Vec::new();
     if plan.runs(Suite::Hold) {
         holds = suites::hold::holds(&launcher, &plan).await;
@@ -154,6 +158,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         breakdown,
         durable,
         observe,
+        sdk,
         holds,
         cold_start,
     };

@@ -83,6 +83,25 @@ impl Paths {
         Ok(copy)
     }
 
+    /// The runnable manifest of the SDK app `name` as `cargo test` last built it
+    /// (`target/sdk-apps/<name>-<hash>/spin.toml`, the newest), if it was built.
+    pub fn sdk_app(&self, name: &str) -> Option<PathBuf> {
+        let built = self.release.parent()?.join("sdk-apps");
+        let prefix = format!("{name}-");
+        std::fs::read_dir(built)
+            .ok()?
+            .filter_map(Result::ok)
+            .filter(|entry| {
+                let file_name = entry.file_name().to_string_lossy().into_owned();
+                file_name
+                    .strip_prefix(&prefix)
+                    .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
+            })
+            .map(|entry| entry.path().join("spin.toml"))
+            .filter(|manifest| manifest.is_file())
+            .max_by_key(|manifest| manifest.metadata().and_then(|m| m.modified()).ok())
+    }
+
     /// A fresh directory under `target/bench/tmp`, removed when dropped.
     pub fn temp_dir(&self, prefix: &str) -> anyhow::Result<tempfile::TempDir> {
         Ok(tempfile::Builder::new()

@@ -40,6 +40,8 @@ pub struct Report {
     pub durable: Vec<LoadRow>,
     /// /test2 with the request log and with OTLP export on.
     pub observe: Vec<LoadRow>,
+    /// Each SDK app's routes, the runner against Spin.
+    pub sdk: Vec<LoadRow>,
     pub holds: Vec<HoldRow>,
     pub cold_start: Option<ColdStart>,
 }
@@ -53,6 +55,7 @@ impl Report {
             ("load", &self.throughput),
             ("durable", &self.durable),
             ("observe", &self.observe),
+            ("sdk", &self.sdk),
         ] {
             for row in rows {
                 for (server, outcome) in &row.results {
@@ -140,6 +143,9 @@ pub struct BreakdownRow {
 /// One wrk measurement across servers.
 #[derive(Debug, Serialize)]
 pub struct LoadRow {
+    /// The app measured, when the suite measures several (the SDK apps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     pub path: String,
     pub connections: u32,
     pub threads: u32,
@@ -154,7 +160,10 @@ pub struct LoadRow {
 
 impl LoadRow {
     pub fn name(&self) -> String {
-        format!("{} c={}", self.path, self.connections)
+        match &self.app {
+            Some(app) => format!("{app} {} c={}", self.path, self.connections),
+            None => format!("{} c={}", self.path, self.connections),
+        }
     }
 
     pub fn insert(&mut self, server: String, outcome: Outcome<WrkResult>) {

@@ -59,6 +59,13 @@ pub fn render(report: &Report) -> String {
         );
         out.push_str(&load_table(&report.observe));
     }
+    if !report.sdk.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThe SDK apps under tests/apps/, as `cargo test` builds them ({load})"
+        );
+        out.push_str(&load_table(&report.sdk));
+    }
     if !report.holds.is_empty() {
         let _ = writeln!(
             out,

@@ -21,7 +21,8 @@ use std::sync::{Mutex, OnceLock};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
-/// The process-wide engine: component model with WASI 0.3 async.
+/// The process-wide engine: component model with WASI 0.3 async, instances allocated as
+/// `pooling` was told (pooled by default).
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
@@ -30,7 +31,7 @@ pub fn engine() -> &'static Engine {
         config.wasm_component_model_async(true);
         // CPU accounting and preemption of spinning guests (see `guest_limits`).
         config.epoch_interruption(true);
-        let engine = Engine::new(&config).expect("the runner's wasmtime configuration is valid");
+        let engine = crate::pooling::make_engine(&config);
         crate::guest_limits::start_epoch_ticker(&engine);
         engine
     })

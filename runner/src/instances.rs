@@ -120,12 +120,17 @@ impl Components {
             .ok_or(DispatchError::NoSuchComponent)?;
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let result = match telemetry::enabled() {
-            false => handler.handle(request_id, request).await,
+            false => handle_when_a_slot_frees(handler, request_id, request).await,
             true => traced(handler, id, request_id, request).await,
         };
         result.map_err(|e| {
             let config = &handler.state().config;
-            if e.is::<handler::ExpirationError>() {
+            if crate::pooling::is_pool_full(&e) {
+                config.log.warn(format_args!(
+                    "request {request_id} answered 503: {e} (the instance pool is full; \
+                     SPIN_MAX_INSTANCE_COUNT sizes it, --disable-pooling removes the cap)"
+                ));
+            } else if e.is::<handler::ExpirationError>() {
                 config.log.error(format_args!(
                     "request {request_id} failed: no answer within {:?} (--max-request-duration)",
                     config.limits.max_request_duration
@@ -175,8 +180,7 @@ async fn traced(
     let traces = &handler.state().traces;
     lock(traces).insert(request_id, span.clone());
     let started = Instant::now();
-    let result = handler
-        .handle(request_id, request)
+    let result = handle_when_a_slot_frees(handler, request_id, request)
         .instrument(span.clone())
         .await;
     lock(traces).remove(&request_id);
@@ -190,6 +194,40 @@ async fn traced(
     }
     telemetry::record_request(component, status, started.elapsed().as_secs_f64());
     result
+}
+
+/// How long a request waits for a free slot when the instance pool is full, before it is
+/// answered `503`: a burst past the pool's size is absorbed, a pool held full is not.
+const POOL_WAIT: Duration = Duration::from_secs(1);
+
+/// `handler.handle`, retried while the instance pool is full (the handler hands the request
+/// back with the instantiation error), for up to `POOL_WAIT`.
+async fn handle_when_a_slot_frees(
+    handler: &ComponentHandler,
+    request_id: u64,
+    request: handler::Request,
+) -> wasmtime::Result<handler::Response> {
+    let deadline = Instant::now() + POOL_WAIT;
+    let mut pause = Duration::from_millis(5);
+    let mut request = request;
+    loop {
+        let error = match handler.handle(request_id, request).await {
+            Ok(response) => return Ok(response),
+            Err(error) => error,
+        };
+        if !crate::pooling::is_pool_full(&error) || Instant::now() + pause > deadline {
+            return Err(error);
+        }
+        request = match error.downcast::<handler::InstantiationError<u64>>() {
+            Ok(failed) => failed
+                .request
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner()),
+            Err(error) => return Err(error),
+        };
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -43,6 +43,7 @@ mod instances;
 mod kv;
 mod limits;
 mod manifest;
+mod pooling;
 mod remote_source;
 mod request_body;
 mod request_log;
@@ -72,6 +73,10 @@ pub use engine::default_cache_dir;
 pub use kv::sqlite::Durability;
 pub use limits::{Limits, parse_duration};
 pub use manifest::Manifest;
+pub use pooling::{
+    DEFAULT_POOLED_INSTANCES, InstanceAllocation, choose as choose_instance_allocation,
+    in_use as instance_allocation,
+};
 pub use routes::{RoutePattern, best_match};
 
 use std::net::SocketAddr;

@@ -118,6 +118,13 @@ struct AppArgs {
     /// [spin up: --disable-cache]
     #[arg(long)]
     no_cache: bool,
+    /// Allocate each instance's memory on demand instead of from wasmtime's instance pool
+    /// (the pool is reserved at start, about 8 TiB of address space for its default 1,000
+    /// instances; SPIN_MAX_INSTANCE_COUNT sets that number, and when every slot is taken new
+    /// requests get 503). Without this flag the runner falls back to on-demand by itself where
+    /// the pool cannot be reserved. [spin up: the same flag; the same variable and default]
+    #[arg(long)]
+    disable_pooling: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -319,6 +326,13 @@ fn build(from: &std::path::Path, only: &[String]) -> anyhow::Result<()> {
 
 impl AppArgs {
     fn options(self) -> AppOptions {
+        // The engine is made once per process, when the first app loads: choose now.
+        let allocation = match self.disable_pooling {
+            true => runner::InstanceAllocation::OnDemand,
+            false => runner::InstanceAllocation::default(),
+        };
+        runner::choose_instance_allocation(allocation)
+            .expect("the instance allocation is chosen before any app loads");
         let mut options = AppOptions::new(&self.from);
         options.state_dir = self.state_dir;
         options.variables = self.variables.into_iter().collect();

@@ -5,6 +5,7 @@
 //! reason is in the runner's log, named by component.
 
 use crate::complete_body::{Collected, collect_if_done};
+use crate::host::outbound::DispatchError;
 use crate::instances::{Components, MatchedRoute};
 use crate::limits::Limits;
 use crate::manifest::HttpRoute;
@@ -149,9 +150,15 @@ impl Router {
                 return (too_large(self.limits.max_request_body), component);
             }
         };
-        let Ok(response) = result else {
-            let failed = plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n");
-            return (failed, component);
+        let response = match result {
+            Ok(response) => response,
+            Err(DispatchError::Failed(e)) if crate::pooling::is_pool_full(&e) => {
+                return (pool_full(), component);
+            }
+            Err(_) => {
+                let failed = plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n");
+                return (failed, component);
+            }
         };
         let (mut parts, body) = response.into_parts();
         let body = body.map_err(|e| std::io::Error::other(format!("{e:#}")));
@@ -183,6 +190,18 @@ async fn body_over_limit(exceeded: &mut tokio::sync::watch::Receiver<bool>) {
     if !over {
         std::future::pending::<()>().await;
     }
+}
+
+/// Every instance slot of the pool is taken: the client may retry shortly.
+fn pool_full() -> Response<ResponseBody> {
+    let mut response = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable: every instance slot is in use; retry shortly\n",
+    );
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 fn too_large(limit: u64) -> Response<ResponseBody> {

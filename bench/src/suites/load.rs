@@ -79,6 +79,43 @@ pub async fn observe(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec
     measure(launcher, wrk, plan, "observe", &contenders, &cases, &pairs).await
 }
 
+/// The apps under `tests/apps/` that `cargo test` built (`target/sdk-apps/`), each on its
+/// greeting (`/`: a fresh instance and nothing else) and its key-value counter (`/kv`), at 1
+/// connection and at the middle count: the runner against Spin on the same manifest.
+pub async fn sdk_apps(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec<LoadRow> {
+    let mut rows = Vec::new();
+    for app in ["rust-sdk5", "rust-sdk6", "js", "python"] {
+        let cases: Vec<Case> = ["/", "/kv"]
+            .into_iter()
+            .flat_map(|path| {
+                [1, plan.mid_connections]
+                    .into_iter()
+                    .map(move |connections| Case { path, connections })
+            })
+            .collect();
+        let Some(manifest) = launcher.paths.sdk_app(app) else {
+            eprintln!(
+                "SKIPPED: the sdk suite: {app} is not built (`cargo test --test sdk_apps` \
+                 builds the apps into target/sdk-apps/)"
+            );
+            continue;
+        };
+        let on = |spin| Contender::SdkApp {
+            spin,
+            manifest: manifest.clone(),
+        };
+        let contenders = [on(false), on(true)];
+        let pairs = [(on(false), on(true))];
+        let suite = format!("sdk-{app}");
+        let mut measured = measure(launcher, wrk, plan, &suite, &contenders, &cases, &pairs).await;
+        for row in &mut measured {
+            row.app = Some(app.to_string());
+        }
+        rows.extend(measured);
+    }
+    rows
+}
+
 /// `/test2` at each of the plan's connection counts.
 fn test2_cases(plan: &Plan) -> Vec<Case> {
     plan.test2_connections
@@ -102,6 +139,7 @@ async fn measure(
     let mut rows: Vec<LoadRow> = cases
         .iter()
         .map(|case| LoadRow {
+            app: None,
             path: case.path.into(),
             connections: case.connections,
             threads: wrk::threads(case.connections),
@@ -133,7 +171,7 @@ async fn measure(
             "[{suite}] {label} ready after {:.0} ms",
             server.ready_after.as_secs_f64() * 1000.0
         );
-        let warmup_url = server.url("/test2");
+        let warmup_url = server.url(contender.ready_path());
         let _ = wrk::run(wrk, &warmup_url, plan.mid_connections, plan.warmup).await;
         for row in &mut rows {
             let outcome = match wrk::run(

@@ -15,20 +15,25 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// How long a statement waits for another connection's write to finish before it fails with
+/// "database is locked". Writers queue for one lock, each commit an fsync: twenty concurrent
+/// inserts on a disk busy with other writes (a build beside the server) took over 5 s.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Where Spin (and so this runner) keeps the default database.
 pub fn default_path(state_dir: &Path) -> Option<PathBuf> {
     (!state_dir.as_os_str().is_empty()).then(|| state_dir.join("sqlite_db.db"))
 }
 
 /// A connection to the SQLite file at `path` (`None`: a database in memory), set up as every
-/// SQLite connection of the runner is, guests' databases and key-value stores alike: a 5 s
-/// wait for a lock held elsewhere, and a file in WAL mode.
+/// SQLite connection of the runner is, guests' databases and key-value stores alike: up to
+/// `LOCK_WAIT` for a lock held elsewhere, and a file in WAL mode.
 pub fn open_connection(path: Option<&Path>) -> rusqlite::Result<rusqlite::Connection> {
     let connection = match path {
         Some(path) => rusqlite::Connection::open(path)?,
         None => rusqlite::Connection::open_in_memory()?,
     };
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.busy_timeout(LOCK_WAIT)?;
     if path.is_some() {
         connection.pragma_update(None, "journal_mode", "WAL")?;
     }
@@ -45,7 +50,7 @@ fn open_shared_memory(name: &str) -> rusqlite::Result<rusqlite::Connection> {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.busy_timeout(LOCK_WAIT)?;
     Ok(connection)
 }
 

@@ -1,0 +1,136 @@
+//! How instances get their linear memories, tables and fiber stacks: wasmtime's pooling
+//! allocator (the default, as in Spin) or its on-demand allocator.
+//!
+//! Pooling reserves every slot once, when the engine is made, and hands them out again: an
+//! instance of a module lands, where it can, in a slot that module used before, whose memory
+//! is reset to the module's copy-on-write image instead of mapped afresh. A WASI 0.2
+//! component gets a fresh instance for every request, so this is most of what a request
+//! costs such a component beyond its own code. The price is address space (about 4 GiB per
+//! memory slot, reserved, not used) and a cap on live instances; where the reservation
+//! fails (a small address space, a `ulimit -v`), the engine falls back to on-demand and says
+//! so. When the pool is full, a new instance fails with wasmtime's
+//! `PoolConcurrencyLimitError`: the request waits a little for a slot to free (`instances`),
+//! and is then answered `503` with `Retry-After` (`router`).
+
+use std::sync::OnceLock;
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How the process's engine allocates instances (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceAllocation {
+    /// wasmtime's pooling allocator, with room for this many live component instances.
+    Pooling { instances: u32 },
+    /// wasmtime's on-demand allocator: an `mmap` per memory, per instance; no cap.
+    OnDemand,
+}
+
+/// Spin's default cap on live instances (`SPIN_MAX_INSTANCE_COUNT`).
+pub const DEFAULT_POOLED_INSTANCES: u32 = 1_000;
+
+impl Default for InstanceAllocation {
+    /// Pooling, sized by `SPIN_MAX_INSTANCE_COUNT` as in Spin (1,000 when unset or unreadable).
+    fn default() -> Self {
+        let instances = std::env::var("SPIN_MAX_INSTANCE_COUNT")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_POOLED_INSTANCES);
+        InstanceAllocation::Pooling { instances }
+    }
+}
+
+/// The allocation asked for (by `choose`) before the engine was made.
+static CHOSEN: OnceLock<InstanceAllocation> = OnceLock::new();
+/// The allocation the engine was made with (after any fallback).
+static IN_USE: OnceLock<InstanceAllocation> = OnceLock::new();
+
+/// Chooses how the process's engine allocates instances. It must come before the first app
+/// loads (the engine is made once per process); a later call that asks for something else
+/// is an error.
+pub fn choose(allocation: InstanceAllocation) -> anyhow::Result<()> {
+    if CHOSEN.set(allocation).is_ok() {
+        return Ok(());
+    }
+    match CHOSEN.get().copied() {
+        Some(chosen) if chosen != allocation => anyhow::bail!(
+            "instances are already allocated {chosen:?} in this process (the allocation is \
+             chosen once, before the first app loads)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `error` says the pool had no free slot (for an instance, a memory, a table or a
+/// stack).
+pub(crate) fn is_pool_full(error: &wasmtime::Error) -> bool {
+    let pool_full = |e: &wasmtime::Error| e.is::<wasmtime::PoolConcurrencyLimitError>();
+    match error.downcast_ref::<wasmtime_wasi_http::handler::InstantiationError<u64>>() {
+        Some(failed) => pool_full(&failed.error),
+        None => pool_full(error),
+    }
+}
+
+/// How the engine allocates instances, once it exists.
+pub fn in_use() -> Option<InstanceAllocation> {
+    IN_USE.get().copied()
+}
+
+/// Makes the engine from `base` with the chosen allocation, falling back to on-demand (with a
+/// warning) if the pool cannot be reserved.
+pub(crate) fn make_engine(base: &Config) -> wasmtime::Engine {
+    let wanted = *CHOSEN.get_or_init(InstanceAllocation::default);
+    let (engine, in_use) = match wanted {
+        InstanceAllocation::OnDemand => (on_demand(base), InstanceAllocation::OnDemand),
+        InstanceAllocation::Pooling { instances } => {
+            let mut config = base.clone();
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(instances)));
+            match wasmtime::Engine::new(&config) {
+                Ok(engine) => (engine, wanted),
+                Err(e) => {
+                    tracing::warn!(
+                        "the instance pool ({instances} instances) cannot be reserved ({e}); \
+                         allocating instances on demand instead"
+                    );
+                    (on_demand(base), InstanceAllocation::OnDemand)
+                }
+            }
+        }
+    };
+    let _ = IN_USE.set(in_use);
+    engine
+}
+
+fn on_demand(base: &Config) -> wasmtime::Engine {
+    let mut config = base.clone();
+    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    wasmtime::Engine::new(&config).expect("the runner's wasmtime configuration is valid")
+}
+
+/// The pool for `instances` live component instances. Memories and stacks reserve address
+/// space per slot, so they scale with `instances`; core instances and tables cost little
+/// and are counted generously, since a component links many core modules (componentize-py's
+/// have over a dozen).
+fn pool(instances: u32) -> PoolingAllocationConfig {
+    const MIB: usize = 1 << 20;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(4))
+        .total_stacks(instances.saturating_mul(4))
+        .total_core_instances(instances.saturating_mul(16))
+        .max_core_instances_per_component(200)
+        .max_memories_per_component(32)
+        .max_tables_per_component(64)
+        .max_memories_per_module(2)
+        .max_tables_per_module(2)
+        .table_elements(100_000)
+        .max_component_instance_size(10 * MIB)
+        .max_core_instance_size(10 * MIB)
+        // wasm32's whole range: each app's `--max-instance-memory` is enforced by the store's
+        // limiter, which also says which component hit it.
+        .max_memory_size(4 << 30)
+        // Reset the first pages of a reused slot by writing zeros rather than remapping.
+        .linear_memory_keep_resident(2 * MIB)
+        .table_keep_resident(MIB / 2);
+    pool
+}
