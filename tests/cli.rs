@@ -1,5 +1,6 @@
 //! The `runner` binary as a user runs it: `runner up` prints where it serves and its routes,
-//! reads `SPIN_VARIABLE_*`, and serves the app.
+//! reads `SPIN_VARIABLE_*`, and serves the app; without room for the instance pool it
+//! allocates on demand.
 
 mod support;
 
@@ -89,5 +90,40 @@ fn runner_build_runs_the_build_commands_from_the_app_directory() {
         repo_root()
             .join("target/wasm32-wasip2/release/test1.wasm")
             .is_file()
+    );
+}
+
+/// Where the instance pool's address space cannot be reserved (here a `ulimit -v` of 64 GiB,
+/// far below the pool's), `runner up` says so, allocates instances on demand and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_room_for_the_instance_pool_the_runner_allocates_on_demand_and_says_so() {
+    ensure_built();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = KillOnDrop(
+        Command::new("sh")
+            .current_dir(repo_root())
+            .arg("-c")
+            .arg("ulimit -v 67108864 && exec \"$0\" up --listen 127.0.0.1:0 --state-dir \"$1\"")
+            .arg(env!("CARGO_BIN_EXE_runner"))
+            .arg(state.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh starts"),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let serving = lines.next().expect("a first line").unwrap();
+    let url = serving
+        .strip_prefix("Serving ")
+        .unwrap_or_else(|| panic!("unexpected first line {serving:?}"))
+        .to_string();
+    let answer = get(&client(), &format!("{url}/test2")).await;
+    assert_eq!((answer.status, answer.text()), (200, "TEST2 1".to_string()));
+    let _ = child.0.kill();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("cannot be reserved") && stderr.contains("allocating instances on demand"),
+        "{stderr}"
     );
 }
