@@ -94,8 +94,10 @@ async fn body_text(page: &Page) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_tabs_like_the_seed_two_answer_at_once_two_after_the_sleep() {
     let Some(executable) = chromium() else { return };
-    let sleep = Duration::from_millis(1500);
-    let app = start(&[("sleep_seconds", "1.5")]).await;
+    // Long enough that a tab that did not sleep is told apart from one that did, even when a
+    // loaded machine makes a new tab take a second or more.
+    let sleep = Duration::from_millis(3000);
+    let app = start(&[("sleep_seconds", "3")]).await;
     let (browser, driver, _profile) = launch(executable).await;
 
     // Four tabs opened at the same moment on the very same URL, as a person would.
