@@ -25,11 +25,7 @@ async fn runner_up_serves_the_app_and_reads_spin_variables_from_the_environment(
             .expect("runner starts"),
     );
     let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let serving = lines.next().expect("a first line").unwrap();
-    let url = serving
-        .strip_prefix("Serving ")
-        .unwrap_or_else(|| panic!("unexpected first line {serving:?}"))
-        .to_string();
+    let url = serving_url(&mut lines);
     assert_eq!(lines.next().unwrap().unwrap(), "Available Routes:");
     let routes: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
     for expected in [
@@ -49,6 +45,15 @@ async fn runner_up_serves_the_app_and_reads_spin_variables_from_the_environment(
         second.elapsed.as_secs_f64() >= 0.3 && second.elapsed.as_secs_f64() < 15.0,
         "{second:?}"
     );
+}
+
+/// The URL of `Serving URL`, the first line `runner up` prints.
+fn serving_url(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> String {
+    let serving = lines.next().expect("a first line").unwrap();
+    serving
+        .strip_prefix("Serving ")
+        .unwrap_or_else(|| panic!("unexpected first line {serving:?}"))
+        .to_string()
 }
 
 /// The child runner, killed however the test ends.
@@ -112,11 +117,7 @@ async fn without_room_for_the_instance_pool_the_runner_allocates_on_demand_and_s
             .expect("sh starts"),
     );
     let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let serving = lines.next().expect("a first line").unwrap();
-    let url = serving
-        .strip_prefix("Serving ")
-        .unwrap_or_else(|| panic!("unexpected first line {serving:?}"))
-        .to_string();
+    let url = serving_url(&mut lines);
     let answer = get(&client(), &format!("{url}/test2")).await;
     assert_eq!((answer.status, answer.text()), (200, "TEST2 1".to_string()));
     let _ = child.0.kill();

@@ -317,6 +317,16 @@ async fn a_request_body_written_after_the_answer_does_not_fail_the_request() {
     running.stop().await;
 }
 
+/// Two concurrent GETs of `url/sleep?ms=MS`, as tasks.
+fn two_sleeping(url: &str, ms: u64) -> Vec<tokio::task::JoinHandle<support::Answer>> {
+    (0..2)
+        .map(|_| {
+            let (client, url) = (client(), format!("{url}/sleep?ms={ms}"));
+            tokio::spawn(async move { get(&client, &url).await })
+        })
+        .collect()
+}
+
 /// WASI 0.2 components get a fresh instance per request from wasmtime's instance pool. With
 /// the pool sized for two instances (`SPIN_MAX_INSTANCE_COUNT=2`, as in Spin), two sleeping
 /// requests take both slots: a third request meanwhile waits a second for a slot, then gets
@@ -332,12 +342,7 @@ async fn a_full_instance_pool_answers_503_until_a_slot_frees_and_on_demand_has_n
     let two_slots = &[("SPIN_MAX_INSTANCE_COUNT", "2")];
     for (args, cap) in [(&[][..], true), (&["--disable-pooling"][..], false)] {
         let runner = RunnerProcess::start_with_env(&manifest, state.path(), args, two_slots);
-        let sleeping: Vec<_> = (0..2)
-            .map(|_| {
-                let (client, url) = (client.clone(), format!("{}/sleep?ms=3000", runner.url));
-                tokio::spawn(async move { get(&client, &url).await })
-            })
-            .collect();
+        let sleeping = two_sleeping(&runner.url, 3000);
         tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
         let third = get(&client, &format!("{}/", runner.url)).await;
         match cap {
@@ -356,12 +361,7 @@ async fn a_full_instance_pool_answers_503_until_a_slot_frees_and_on_demand_has_n
             assert_eq!(answer.await.unwrap().status, 200, "{args:?}");
         }
         // A request that finds the pool full waits (up to a second) for a slot to free.
-        let sleeping: Vec<_> = (0..2)
-            .map(|_| {
-                let (client, url) = (client.clone(), format!("{}/sleep?ms=1000", runner.url));
-                tokio::spawn(async move { get(&client, &url).await })
-            })
-            .collect();
+        let sleeping = two_sleeping(&runner.url, 1000);
         tokio::time::sleep(std::time::Duration::from_millis(700)).await;
         let waited = get(&client, &format!("{}/", runner.url)).await;
         assert_eq!(
