@@ -69,25 +69,19 @@ async fn https_serves_http2_and_http1_by_alpn_and_bad_certificates_stop_the_runn
         .add_root_certificate(trusted.clone())
         .build()
         .unwrap();
-    let answer = h2
-        .get(format!("{}/test2", runner.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.version(), reqwest::Version::HTTP_2);
-    assert_eq!(answer.text().await.unwrap(), "TEST2 1");
+    assert_eq!(
+        version_and_text(&h2, &format!("{}/test2", runner.url)).await,
+        (reqwest::Version::HTTP_2, "TEST2 1".to_string())
+    );
     let h1 = reqwest::Client::builder()
         .add_root_certificate(trusted)
         .http1_only()
         .build()
         .unwrap();
-    let answer = h1
-        .get(format!("{}/test1", runner.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.version(), reqwest::Version::HTTP_11);
-    assert_eq!(answer.text().await.unwrap(), "TEST2 2");
+    assert_eq!(
+        version_and_text(&h1, &format!("{}/test1", runner.url)).await,
+        (reqwest::Version::HTTP_11, "TEST2 2".to_string())
+    );
     drop(runner);
 
     // A missing certificate, a file that is no certificate, a key of another certificate.
@@ -127,13 +121,10 @@ async fn plain_http2_with_prior_knowledge_and_spins_well_known_endpoints() {
         .http2_prior_knowledge()
         .build()
         .unwrap();
-    let answer = h2c
-        .get(format!("{}/test2", runner.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.version(), reqwest::Version::HTTP_2);
-    assert_eq!(answer.text().await.unwrap(), "TEST2 1");
+    assert_eq!(
+        version_and_text(&h2c, &format!("{}/test2", runner.url)).await,
+        (reqwest::Version::HTTP_2, "TEST2 1".to_string())
+    );
 
     let client = client();
     let health = get(&client, &format!("{}/.well-known/spin/health", runner.url)).await;
@@ -231,6 +222,12 @@ async fn log_dir_files_get_each_components_output() {
         "{}",
         runner.log()
     );
+}
+
+/// The HTTP version and the body of `client`'s GET of `url`.
+async fn version_and_text(client: &reqwest::Client, url: &str) -> (reqwest::Version, String) {
+    let answer = client.get(url).send().await.unwrap();
+    (answer.version(), answer.text().await.unwrap())
 }
 
 /// What an OTLP/HTTP receiver on 127.0.0.1 has been sent.
