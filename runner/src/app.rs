@@ -14,12 +14,14 @@ use crate::files::MountedFiles;
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{ComponentLog, LogFiles};
+use crate::host::redis::RedisServers;
 use crate::host::sqlite::SqliteCtx;
 use crate::instances::Components;
 use crate::kv::Stores;
 use crate::kv::sqlite::Durability;
 use crate::limits::Limits;
 use crate::manifest::{ComponentDecl, ComponentSource, Manifest};
+use crate::redis_trigger::{RedisHandlerPre, Subscription};
 use crate::runtime_config::{DatabaseConfig, RuntimeConfig, resolve_labels};
 use crate::seams::Seams;
 use crate::sql::{Database, Databases};
@@ -120,6 +122,8 @@ pub struct App {
     pub(crate) databases: Databases,
     pub(crate) seams: Seams,
     pub(crate) tls: Option<TlsFiles>,
+    /// What the Redis triggers subscribe to.
+    pub(crate) subscriptions: Vec<Subscription>,
     /// Components' `files`, copied for their mounts (removed with the app).
     _files: Option<MountedFiles>,
 }
@@ -186,6 +190,8 @@ impl App {
         let log_dir = options.log_dir.clone().or(runtime_config.log_dir.clone());
         let extra_env = options.env.clone();
         let sqlite_statements = options.sqlite_statements.clone();
+        let redis_servers = Arc::new(RedisServers::default());
+        let subscriptions = crate::redis_trigger::subscriptions(&manifest, &values)?;
         let component_stores = stores.clone();
         let component_seams = seams.clone();
         let (manifest, components, databases, files) = tokio::task::spawn_blocking(move || {
@@ -208,6 +214,7 @@ impl App {
                 files: files.as_ref(),
                 log_dir: log_dir.as_deref(),
                 extra_env: &extra_env,
+                redis: &redis_servers,
             };
             let components = compile_components(&manifest, &loaded)?;
             anyhow::Ok((manifest, components, databases, files))
@@ -221,6 +228,7 @@ impl App {
             databases,
             seams,
             tls: options.tls.clone(),
+            subscriptions,
             _files: files,
         })
     }
@@ -278,6 +286,8 @@ struct Loaded<'a> {
     log_dir: Option<&'a std::path::Path>,
     /// `--env`: added to every component's environment.
     extra_env: &'a [(String, String)],
+    /// The app's outbound Redis connections.
+    redis: &'a Arc<RedisServers>,
 }
 
 /// Each component's wasm file: its path, or, for a remote source, the download in the cache
@@ -360,7 +370,7 @@ fn configure(
     let stubbed;
     let linker = if unhosted.is_empty() {
         linker
-    } else if crate::unhosted::is_whole_world(&unhosted) {
+    } else if crate::unhosted::is_whole_world(&component) {
         tracing::warn!(
             component = decl.id.as_str(),
             "it imports a whole SDK world; these are not hosted here and fail if called: {}",
@@ -388,6 +398,7 @@ fn configure(
             .ok()
             .map(ProxyPre::P2),
     };
+    let redis_handler = RedisHandlerPre::new(&instance_pre);
     let cron = SpinCronPre::new(instance_pre).ok();
     let granted_databases: std::collections::HashSet<String> =
         decl.sqlite_databases.iter().cloned().collect();
@@ -410,6 +421,8 @@ fn configure(
             granted: granted_databases,
             databases: loaded.databases.clone(),
         }),
+        redis: loaded.redis.clone(),
+        redis_handler,
         variables: Arc::new(variables),
         limits: loaded.limits.clone(),
         files: loaded
@@ -441,32 +454,39 @@ fn component_log(decl: &ComponentDecl, loaded: &Loaded) -> Result<ComponentLog, 
 }
 
 /// A component must export what its triggers call: an HTTP handler for a route, the cron
-/// handler for a job; and at least one of them.
+/// handler for a job, the Redis handler for a channel; and at least one of them.
 fn check_exports(manifest: &Manifest, config: &ComponentConfig) -> Result<(), ConfigError> {
     const HTTP: &str =
         "an HTTP handler (`wasi:http/handler@0.3.0` or `wasi:http/incoming-handler@0.2.x`)";
     const CRON: &str = "`handle-cron-event` (spin:cron@3.0.0)";
+    const REDIS: &str =
+        "`handle-message` (`spin:redis/inbound-redis@3.0.0` or `fermyon:spin/inbound-redis`)";
     let id = &*config.id;
+    let missing = |key: &str, export: &str, role: &str| {
+        manifest.error(
+            format!("{key}.component"),
+            format!("component `{id}` does not export {export}, so it cannot {role}"),
+        )
+    };
     if let Some(route) = manifest.routes.iter().find(|r| r.component == id)
         && config.http.is_none()
     {
-        return Err(manifest.error(
-            format!("{}.component", route.key),
-            format!("component `{id}` does not export {HTTP}, so it cannot serve a route"),
-        ));
+        return Err(missing(&route.key, HTTP, "serve a route"));
     }
     if let Some(job) = manifest.jobs.iter().find(|j| j.component == id)
         && config.cron.is_none()
     {
-        return Err(manifest.error(
-            format!("{}.component", job.key),
-            format!("component `{id}` does not export {CRON}, so it cannot run as a periodic job"),
-        ));
+        return Err(missing(&job.key, CRON, "run as a periodic job"));
     }
-    if config.http.is_none() && config.cron.is_none() {
+    if let Some(trigger) = manifest.redis_triggers.iter().find(|t| t.component == id)
+        && config.redis_handler.is_none()
+    {
+        return Err(missing(&trigger.key, REDIS, "handle Redis messages"));
+    }
+    if config.http.is_none() && config.cron.is_none() && config.redis_handler.is_none() {
         return Err(manifest.error(
             format!("component.{id}"),
-            format!("exports neither {HTTP} nor {CRON}: this runner has nothing to call"),
+            format!("exports none of {HTTP}, {CRON} or {REDIS}: this runner has nothing to call"),
         ));
     }
     Ok(())

@@ -13,8 +13,10 @@ use crate::host::clocks::Readings;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{ComponentLog, Output};
 use crate::host::outbound::{Dispatch, Network, OutboundHttp};
+use crate::host::redis::RedisServers;
 use crate::host::sqlite::SqliteCtx;
 use crate::limits::Limits;
+use crate::redis_trigger::RedisHandlerPre;
 use crate::request_trace::RequestTrace;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -35,6 +37,10 @@ pub struct ComponentConfig {
     pub allowed: Arc<AllowList>,
     pub key_value: Arc<KeyValueCtx>,
     pub sqlite: Arc<SqliteCtx>,
+    /// The app's outbound Redis connections (one set for the whole app).
+    pub redis: Arc<RedisServers>,
+    /// Its Redis trigger handler (`handle-message`), if it exports one.
+    pub redis_handler: Option<RedisHandlerPre>,
     pub variables: Arc<BTreeMap<String, String>>,
     pub limits: Arc<Limits>,
     /// Its `files`, mounted read-only at the guest's `/`.
@@ -102,6 +108,7 @@ impl ComponentConfig {
             },
             key_value: self.key_value.clone(),
             sqlite: self.sqlite.clone(),
+            redis: self.redis.clone(),
             variables: self.variables.clone(),
             clock: self.clock.clone(),
             trace,

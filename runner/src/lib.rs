@@ -44,6 +44,7 @@ mod kv;
 mod limits;
 mod manifest;
 mod pooling;
+mod redis_trigger;
 mod remote_source;
 mod request_body;
 mod request_log;
@@ -111,6 +112,7 @@ pub struct RunningApp {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     scheduler: Option<cron::Scheduler>,
+    redis_triggers: Option<redis_trigger::RedisTriggers>,
 }
 
 impl RunningApp {
@@ -138,6 +140,15 @@ impl RunningApp {
         &self.jobs
     }
 
+    /// The Redis channels subscribed to, in the manifest's order: (server, channel, component).
+    pub fn redis_channels(&self) -> Vec<(String, String, String)> {
+        self.app
+            .subscriptions
+            .iter()
+            .map(|s| (s.address.clone(), s.channel.clone(), s.component.clone()))
+            .collect()
+    }
+
     /// Runs the periodic job of `component` once, now (outside its schedule; no tick is
     /// claimed), and says how it ended.
     pub async fn run_job(&self, component: &str) -> Result<(), JobError> {
@@ -158,6 +169,9 @@ impl RunningApp {
         let scheduler = async {
             if let Some(scheduler) = self.scheduler {
                 scheduler.stop().await;
+            }
+            if let Some(triggers) = self.redis_triggers {
+                triggers.stop().await;
             }
         };
         let finished = tokio::time::timeout_at(deadline, async {
@@ -255,6 +269,8 @@ pub(crate) async fn serve_with(
         ),
         _ => None,
     };
+    let redis_triggers = (!app.subscriptions.is_empty())
+        .then(|| redis_trigger::RedisTriggers::start(&app.subscriptions, app.components.clone()));
     Ok(RunningApp {
         app,
         addr,
@@ -263,5 +279,6 @@ pub(crate) async fn serve_with(
         shutdown,
         task,
         scheduler,
+        redis_triggers,
     })
 }

@@ -383,6 +383,13 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 println!("  {}", describe_job(job));
             }
         }
+        let channels = running.redis_channels();
+        if !channels.is_empty() {
+            println!("Redis Channels:");
+            for (address, channel, component) in channels {
+                println!("  {component}: {address} `{channel}`");
+            }
+        }
         shutdown_signal().await;
         tracing::info!(
             "shutting down: no new connections; letting open requests finish (up to {:?}; \

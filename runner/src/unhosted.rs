@@ -1,12 +1,13 @@
-//! Spin capabilities this runner does not host (Serverless AI, Redis, MQTT, PostgreSQL, MySQL,
-//! Spin 1's interfaces, OpenTelemetry): a component that imports one is refused at start-up,
-//! naming the component, the interface and what it is for, instead of failing to link.
+//! Spin capabilities this runner does not host (Serverless AI, PostgreSQL, MySQL, Spin 1's
+//! interfaces): a component that imports one is refused at start-up, naming the component,
+//! the interface and what it is for, instead of failing to link.
 //!
-//! One exception: a component that imports *every* one of those capabilities was built
-//! against a whole SDK world (componentize-py imports the whole `spin-http` world, used or
-//! not), so its imports say nothing about what it calls. It is served, with a warning naming
-//! what it cannot use; those interfaces are linked as functions that trap with their name,
-//! so a call to one fails its request, clearly, and nothing else.
+//! One exception: a component that imports every capability of a Spin SDK's world (Serverless
+//! AI, Redis, MQTT, PostgreSQL and MySQL alike) was built against the whole world
+//! (componentize-py imports the whole `spin-http` world, used or not), so its imports say
+//! nothing about what it calls. It is served, with a warning naming what it cannot use; those
+//! interfaces are linked as functions that trap with their name, so a call to one fails its
+//! request, clearly, and nothing else.
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, ResourceType};
@@ -14,10 +15,6 @@ use wasmtime::component::{Component, Linker, ResourceType};
 /// Interfaces (by `namespace:package/interface`, version ignored) and what they are for.
 const UNHOSTED: &[(&str, &str)] = &[
     ("fermyon:spin/llm", "Serverless AI"),
-    ("fermyon:spin/redis", "Redis"),
-    ("spin:redis/redis", "Redis"),
-    ("fermyon:spin/mqtt", "MQTT"),
-    ("spin:mqtt/mqtt", "MQTT"),
     ("fermyon:spin/postgres", "PostgreSQL"),
     ("spin:postgres/postgres", "PostgreSQL"),
     ("fermyon:spin/mysql", "MySQL"),
@@ -28,8 +25,19 @@ const UNHOSTED: &[(&str, &str)] = &[
     ),
 ];
 
-/// The capabilities whose presence together marks a whole-world import.
-const EVERY_CAPABILITY: &[&str] = &["Serverless AI", "Redis", "MQTT", "PostgreSQL", "MySQL"];
+/// A Spin SDK world's capabilities, each as the interfaces (version ignored) that import it:
+/// importing all of them together marks a whole-world import.
+const EVERY_CAPABILITY: &[&[&str]] = &[
+    &["fermyon:spin/llm"],
+    &["fermyon:spin/redis", "spin:redis/redis"],
+    &["fermyon:spin/mqtt", "spin:mqtt/mqtt"],
+    &["fermyon:spin/postgres", "spin:postgres/postgres"],
+    &["fermyon:spin/mysql", "spin:mysql/mysql"],
+];
+
+/// Spin 1 interfaces that are still current: the Redis trigger's types, which spin-sdk 2-5's
+/// `#[redis_component]` imports (types only, nothing to call).
+const CURRENT_UNVERSIONED: &[&str] = &["fermyon:spin/redis-types"];
 
 /// One import the runner does not host.
 pub struct Unhosted {
@@ -52,8 +60,10 @@ pub fn unhosted_imports(component: &Component) -> Vec<Unhosted> {
                 .map(|(_, purpose)| *purpose)
                 .or_else(|| {
                     // Spin 1's interfaces have no version.
-                    (unversioned.starts_with("fermyon:spin/") && !name.contains('@'))
-                        .then_some("Spin 1.x interfaces (rebuild with a current Spin SDK)")
+                    (unversioned.starts_with("fermyon:spin/")
+                        && !name.contains('@')
+                        && !CURRENT_UNVERSIONED.contains(&name))
+                    .then_some("Spin 1.x interfaces (rebuild with a current Spin SDK)")
                 })?;
             Some(Unhosted {
                 name: name.to_string(),
@@ -63,11 +73,19 @@ pub fn unhosted_imports(component: &Component) -> Vec<Unhosted> {
         .collect()
 }
 
-/// Whether `unhosted` covers every capability, the mark of a whole SDK world.
-pub fn is_whole_world(unhosted: &[Unhosted]) -> bool {
-    EVERY_CAPABILITY
-        .iter()
-        .all(|capability| unhosted.iter().any(|u| u.purpose == *capability))
+/// Whether `component` imports every capability of an SDK world, the mark of a whole world.
+pub fn is_whole_world(component: &Component) -> bool {
+    let engine = component.engine();
+    let imports: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.split('@').next().unwrap_or(name).to_string())
+        .collect();
+    EVERY_CAPABILITY.iter().all(|capability| {
+        capability
+            .iter()
+            .any(|interface| imports.iter().any(|i| i == interface))
+    })
 }
 
 /// `X (what), Y (what)`: the imports and what each is for.

@@ -290,8 +290,20 @@ impl Drop for RedisServer {
     }
 }
 
+#[allow(dead_code)]
+pub mod mosquitto;
 mod process;
 pub mod sdk_apps;
+
+/// A port nothing listens on right now (the OS's pick of a free ephemeral one).
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 #[allow(unused_imports)]
 pub use process::RunnerProcess;
 

@@ -1,15 +1,17 @@
 //! What a guest gets: the per-instance host state and the one linker that lists every
 //! capability (WASI 0.2 and 0.3; `wasi:http` 0.3 handler and client and 0.2 incoming and
-//! outgoing handlers; Spin's key-value, variables and SQLite in each version Spin SDKs
-//! import; `wasi:keyvalue` and `wasi:config`; `wasi:otel`). One module per capability sits
+//! outgoing handlers; Spin's key-value, variables, SQLite, outbound Redis and MQTT in each
+//! version Spin SDKs import; `wasi:keyvalue` and `wasi:config`; `wasi:otel`). One module per capability sits
 //! beside this one.
 
 pub mod bindings;
 pub mod clocks;
 pub mod key_value;
 pub mod logging;
+pub mod mqtt;
 pub mod otel;
 pub mod outbound;
+pub mod redis;
 pub mod sqlite;
 pub mod variables;
 
@@ -17,7 +19,9 @@ use crate::clock::VirtualClock;
 use crate::guest_limits::{CpuBudget, LimitedGuest, MemoryCap};
 use crate::request_trace::RequestTrace;
 use key_value::{KeyValue, KeyValueCtx, KeyValueView};
+use mqtt::{Mqtt, MqttView};
 use outbound::OutboundHttp;
+use redis::{Redis, RedisServers, RedisView};
 use sqlite::{Sqlite, SqliteCtx, SqliteView};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +38,8 @@ pub struct HostState {
     pub outbound: OutboundHttp,
     pub key_value: Arc<KeyValueCtx>,
     pub sqlite: Arc<SqliteCtx>,
+    /// The app's Redis connections (outbound Redis), shared by all its instances.
+    pub redis: Arc<RedisServers>,
     pub variables: Arc<BTreeMap<String, String>>,
     /// The test's clock, when guests run on one (see `clocks`).
     pub clock: Option<Arc<VirtualClock>>,
@@ -93,6 +99,23 @@ fn otel_view(state: &mut HostState) -> otel::OtelView<'_> {
     }
 }
 
+fn redis_view(state: &mut HostState) -> RedisView<'_> {
+    RedisView {
+        table: &mut state.table,
+        allowed: &state.outbound.allowed,
+        log: &state.outbound.log,
+        servers: &state.redis,
+    }
+}
+
+fn mqtt_view(state: &mut HostState) -> MqttView<'_> {
+    MqttView {
+        table: &mut state.table,
+        allowed: &state.outbound.allowed,
+        log: &state.outbound.log,
+    }
+}
+
 fn variables_view(state: &mut HostState) -> VariablesView<'_> {
     VariablesView {
         values: &state.variables,
@@ -131,6 +154,12 @@ pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<
     bindings::wasi::config::store::add_to_linker::<_, Variables>(&mut linker, variables_view)?;
     bindings::fermyon::spin::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
     bindings::spin::sqlite::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
+    bindings::fermyon::spin::redis::add_to_linker::<_, Redis>(&mut linker, redis_view)?;
+    bindings::spin::redis::redis::add_to_linker::<_, Redis>(&mut linker, redis_view)?;
+    bindings::fermyon::spin::mqtt::add_to_linker::<_, Mqtt>(&mut linker, mqtt_view)?;
+    bindings::spin::mqtt::mqtt::add_to_linker::<_, Mqtt>(&mut linker, mqtt_view)?;
+    // Spin 1's Redis trigger types, imported by spin-sdk 2-5's Redis handlers: types only.
+    linker.instance("fermyon:spin/redis-types")?;
     bindings::wasi::otel::types::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::tracing::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::logs::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;

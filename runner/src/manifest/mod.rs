@@ -32,6 +32,8 @@ pub struct Manifest {
     pub routes: Vec<HttpRoute>,
     /// Periodic jobs (`[[trigger.cron]]`), in the manifest's order.
     pub jobs: Vec<CronJob>,
+    /// Redis channels (`[[trigger.redis]]`), in the manifest's order.
+    pub redis_triggers: Vec<RedisTrigger>,
     pub components: BTreeMap<String, ComponentDecl>,
 }
 
@@ -42,6 +44,17 @@ pub struct CronJob {
     pub key: String,
     pub component: String,
     pub schedule: Schedule,
+}
+
+/// A `[[trigger.redis]]`: run `component` for each message on `channel` at `address`.
+#[derive(Debug, Clone)]
+pub struct RedisTrigger {
+    /// Where the trigger is declared, e.g. `trigger.redis[0]`.
+    pub key: String,
+    pub component: String,
+    pub channel: Template,
+    /// The trigger's own `address`, else `[application.trigger.redis] address`.
+    pub address: Template,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +169,8 @@ impl Manifest {
         let keep = |id: &str| components.iter().any(|c| c == id);
         self.routes.retain(|route| keep(&route.component));
         self.jobs.retain(|job| keep(&job.component));
+        self.redis_triggers
+            .retain(|trigger| keep(&trigger.component));
         self.components.retain(|id, _| keep(id));
         Ok(self)
     }
@@ -177,7 +192,7 @@ fn validate(raw: RawManifest, file: &Path, dir: &Path) -> Result<Manifest, Confi
             ),
         ));
     }
-    check_application_triggers(raw.application.trigger.as_ref(), file)?;
+    let redis_address = check_application_triggers(raw.application.trigger.as_ref(), file)?;
 
     let mut declared = BTreeMap::new();
     for (name, variable) in raw.variables {
@@ -204,7 +219,13 @@ fn validate(raw: RawManifest, file: &Path, dir: &Path) -> Result<Manifest, Confi
         let decl = component::validate(component, &id, file, dir, &declared)?;
         components.insert(id, decl);
     }
-    let triggers = triggers::validate(raw.trigger, file, &components)?;
+    let triggers = triggers::validate(
+        raw.trigger,
+        file,
+        &components,
+        redis_address.as_ref(),
+        &declared,
+    )?;
 
     Ok(Manifest {
         path: file.to_path_buf(),
@@ -214,42 +235,57 @@ fn validate(raw: RawManifest, file: &Path, dir: &Path) -> Result<Manifest, Confi
         variables: declared,
         routes: triggers.routes,
         jobs: triggers.jobs,
+        redis_triggers: triggers.redis,
         components,
     })
 }
 
 /// `[application.trigger.http]` may only carry Spin's deprecated `base = "/"` (which changes
-/// nothing); other application-level trigger settings are refused by name.
+/// nothing), and `[application.trigger.redis]` only `address` (the Redis triggers' default
+/// server, which it returns); other application-level trigger settings are refused by name.
 fn check_application_triggers(
     triggers: Option<&toml::Table>,
     file: &Path,
-) -> Result<(), ConfigError> {
+) -> Result<Option<(String, String)>, ConfigError> {
     let err = |key: String, reason: String| ConfigError::new(file, key, reason);
+    let mut redis_address = None;
     for (kind, settings) in triggers.into_iter().flatten() {
         let key = format!("application.trigger.{kind}");
-        let Some(settings) = settings.as_table().filter(|_| kind == "http") else {
+        let Some(settings) = settings
+            .as_table()
+            .filter(|_| kind == "http" || kind == "redis")
+        else {
             return Err(err(
                 key,
                 "application-level trigger settings are not supported by this runner".into(),
             ));
         };
         for (name, value) in settings {
-            match (name.as_str(), value.as_str()) {
-                ("base", Some("/")) => tracing::warn!(
+            match (kind.as_str(), name.as_str(), value.as_str()) {
+                ("http", "base", Some("/")) => tracing::warn!(
                     "{}: {key}.base is deprecated (and `/` changes nothing)",
                     file.display()
                 ),
-                ("base", _) => {
+                ("http", "base", _) => {
                     return Err(err(
                         format!("{key}.base"),
                         "only `/` is allowed (Spin deprecated other bases)".into(),
+                    ));
+                }
+                ("redis", "address", Some(address)) => {
+                    redis_address = Some((format!("{key}.address"), address.to_string()));
+                }
+                ("redis", "address", None) => {
+                    return Err(err(
+                        format!("{key}.address"),
+                        "must be a string such as \"redis://127.0.0.1:6379\"".into(),
                     ));
                 }
                 _ => return Err(err(format!("{key}.{name}"), "unknown field".into())),
             }
         }
     }
-    Ok(())
+    Ok(redis_address)
 }
 
 #[cfg(test)]
@@ -350,8 +386,48 @@ host = "{{ host }}"
         assert_eq!(e.key, "trigger.cron[0].component");
         let e = parse(&format!("{GOOD}{job}every = 2\n")).unwrap_err();
         assert_eq!(e.key, "trigger.cron[0].every");
-        let e = parse(&format!("{GOOD}[[trigger.redis]]\ncomponent = \"a\"\n")).unwrap_err();
-        assert_eq!(e.key, "trigger.redis");
+        let e = parse(&format!("{GOOD}[[trigger.mqtt]]\ncomponent = \"a\"\n")).unwrap_err();
+        assert_eq!(e.key, "trigger.mqtt");
+    }
+
+    #[test]
+    fn reads_redis_triggers_with_the_application_address_and_templates() {
+        let trigger = "[[trigger.redis]]\ncomponent = \"a\"\nchannel = \"{{ host }}-events\"\n";
+        let app_address = "[application.trigger.redis]\naddress = \"redis://127.0.0.1:1\"\n";
+        let with_app_address = GOOD.replace("[variables]", &format!("{app_address}[variables]"));
+        let m = parse(&format!("{with_app_address}{trigger}")).unwrap();
+        let values = BTreeMap::from([("host".to_string(), "h".to_string())]);
+        assert_eq!(m.redis_triggers[0].component, "a");
+        assert_eq!(
+            m.redis_triggers[0].channel.render(&values).unwrap(),
+            "h-events"
+        );
+        assert_eq!(
+            m.redis_triggers[0].address.render(&values).unwrap(),
+            "redis://127.0.0.1:1"
+        );
+        let own = format!("{trigger}address = \"redis://{{{{ host }}}}:2\"\n");
+        let m = parse(&format!("{with_app_address}{own}")).unwrap();
+        assert_eq!(
+            m.redis_triggers[0].address.render(&values).unwrap(),
+            "redis://h:2"
+        );
+        let e = parse(&format!("{GOOD}{trigger}")).unwrap_err();
+        assert_eq!(e.key, "trigger.redis[0].address");
+        let e = parse(&format!(
+            "{with_app_address}{}",
+            trigger.replace("host", "nope")
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "trigger.redis[0].channel");
+        let e = parse(&format!("{with_app_address}{trigger}queue = 1\n")).unwrap_err();
+        assert_eq!(e.key, "trigger.redis[0].queue");
+        let e = parse(&GOOD.replace(
+            "[variables]",
+            "[application.trigger.redis]\nport = 1\n[variables]",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "application.trigger.redis.port");
     }
 
     #[test]

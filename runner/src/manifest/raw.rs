@@ -61,6 +61,8 @@ pub(super) struct RawTriggers {
     pub http: Vec<RawHttpTrigger>,
     #[serde(default)]
     pub cron: Vec<RawCronTrigger>,
+    #[serde(default)]
+    pub redis: Vec<RawRedisTrigger>,
     #[serde(flatten)]
     pub other: BTreeMap<String, toml::Value>,
 }
@@ -74,6 +76,20 @@ pub(super) struct RawCronTrigger {
     pub id: Option<String>,
     pub component: toml::Value,
     pub cron_expression: String,
+}
+
+/// `[[trigger.redis]]`: Spin's keys (templates allowed in `channel` and `address`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRedisTrigger {
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub id: Option<String>,
+    pub component: toml::Value,
+    pub channel: String,
+    /// The server, when not `[application.trigger.redis] address`.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 #[derive(Deserialize)]

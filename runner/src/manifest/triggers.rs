@@ -1,13 +1,15 @@
 //! The manifest's triggers checked against its components: `[[trigger.http]]` (routes in
 //! Spin's syntax, each naming a declared component, no route twice) and `[[trigger.cron]]`
-//! (periodic jobs, each naming a component and a valid cron expression). Other trigger kinds
-//! are refused by name.
+//! (periodic jobs, each naming a component and a valid cron expression) and
+//! `[[trigger.redis]]` (a channel and a server address, templates allowed, each naming a
+//! component). Other trigger kinds are refused by name.
 
-use super::raw::{RawCronTrigger, RawHttpTrigger, RawRoute, RawTriggers};
-use super::{CronJob, HttpRoute};
+use super::raw::{RawCronTrigger, RawHttpTrigger, RawRedisTrigger, RawRoute, RawTriggers};
+use super::{CronJob, HttpRoute, RedisTrigger};
 use crate::config_error::ConfigError;
 use crate::cron::Schedule;
 use crate::routes::RoutePattern;
+use crate::variables::{Template, VariableDecl};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -15,19 +17,22 @@ use std::path::Path;
 pub(super) struct Triggers {
     pub routes: Vec<HttpRoute>,
     pub jobs: Vec<CronJob>,
+    pub redis: Vec<RedisTrigger>,
 }
 
 pub(super) fn validate<C>(
     raw: RawTriggers,
     file: &Path,
     components: &BTreeMap<String, C>,
+    redis_address: Option<&(String, String)>,
+    declared: &BTreeMap<String, VariableDecl>,
 ) -> Result<Triggers, ConfigError> {
     if let Some(kind) = raw.other.keys().next() {
         return Err(ConfigError::new(
             file,
             format!("trigger.{kind}"),
-            "only HTTP and cron triggers (`[[trigger.http]]`, `[[trigger.cron]]`) are supported \
-             by this runner",
+            "only HTTP, cron and Redis triggers (`[[trigger.http]]`, `[[trigger.cron]]`, \
+             `[[trigger.redis]]`) are supported by this runner",
         ));
     }
     let mut routes = Vec::new();
@@ -53,7 +58,61 @@ pub(super) fn validate<C>(
             cron_job(trigger, &format!("trigger.cron[{index}]"), file, components)
         })
         .collect::<Result<_, _>>()?;
-    Ok(Triggers { routes, jobs })
+    let redis = raw
+        .redis
+        .into_iter()
+        .enumerate()
+        .map(|(index, trigger)| {
+            let key = format!("trigger.redis[{index}]");
+            redis_trigger(trigger, &key, file, components, redis_address, declared)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Triggers {
+        routes,
+        jobs,
+        redis,
+    })
+}
+
+/// One `[[trigger.redis]]`: a component run for each message on a channel.
+fn redis_trigger<C>(
+    trigger: RawRedisTrigger,
+    key: &str,
+    file: &Path,
+    components: &BTreeMap<String, C>,
+    default_address: Option<&(String, String)>,
+    declared: &BTreeMap<String, VariableDecl>,
+) -> Result<RedisTrigger, ConfigError> {
+    let err = |field: &str, reason: String| ConfigError::new(file, field, reason);
+    let component = named_component(trigger.component, components)
+        .map_err(|r| err(&format!("{key}.component"), r))?;
+    let template = |field: String, text: &str| {
+        let template = Template::parse(text).map_err(|r| err(&field, r))?;
+        template
+            .check_references(declared)
+            .map_err(|r| err(&field, r))?;
+        Ok::<_, ConfigError>(template)
+    };
+    if trigger.channel.is_empty() {
+        return Err(err(&format!("{key}.channel"), "must name a channel".into()));
+    }
+    let channel = template(format!("{key}.channel"), &trigger.channel)?;
+    let address = match (&trigger.address, default_address) {
+        (Some(address), _) => template(format!("{key}.address"), address)?,
+        (None, Some((field, address))) => template(field.clone(), address)?,
+        (None, None) => {
+            return Err(err(
+                &format!("{key}.address"),
+                "no Redis server: give `address` here or in [application.trigger.redis]".into(),
+            ));
+        }
+    };
+    Ok(RedisTrigger {
+        key: key.to_string(),
+        component,
+        channel,
+        address,
+    })
 }
 
 /// One `[[trigger.cron]]`: a component run on a schedule.

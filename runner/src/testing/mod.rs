@@ -61,7 +61,10 @@
 //!   `.real_clock()` gives guests real time.
 //! - **Jobs on demand**: periodic jobs never run on their schedule; `run_job` runs one now
 //!   (`run_job_at` for a given tick, which the job sees in its metadata).
-//!   `.schedule_jobs()` runs them on their schedule (real time).
+//!   `.schedule_jobs()` runs them on their schedule (real time). A Redis handler gets a
+//!   message with `redis_message`; the app's `[[trigger.redis]]` subscriptions are real, to
+//!   the server its manifest names, like its outbound Redis, MQTT and database connections:
+//!   point those at servers the test starts.
 //! - **Logs captured**: each component's stdout and stderr lines, in order (`logs`), and the
 //!   runner's own lines about it (a trap, a denied call: `log_lines`, `runner_logs`). They
 //!   are also printed, captured by the test harness like `println!` (shown for a failing
@@ -77,6 +80,7 @@ mod state;
 
 pub use crate::cron::JobError;
 pub use crate::host::logging::{LogLine, LogSource};
+pub use crate::redis_trigger::HandlerError;
 pub use client::TestResponse;
 /// The `http` crate, for building requests for `TestApp::request`.
 pub use http;
@@ -92,6 +96,33 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;
+
+/// Why `TestApp::redis_message` did not end with `Ok`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisMessageError {
+    /// The app has no component by that name.
+    NoSuchComponent(String),
+    /// The component does not export `handle-message`.
+    NotAHandler(String),
+    /// The handler returned an error, trapped, or passed a limit.
+    Handler(HandlerError),
+}
+
+impl std::fmt::Display for RedisMessageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoSuchComponent(id) => write!(f, "the app has no component `{id}`"),
+            Self::NotAHandler(id) => write!(
+                f,
+                "component `{id}` does not export `handle-message`, so it cannot handle Redis \
+                 messages"
+            ),
+            Self::Handler(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RedisMessageError {}
 
 /// A Spin app started for a test: served on an ephemeral port of 127.0.0.1, its world
 /// (network, clock, stores, jobs, output) under the test's control. See the module docs.
@@ -266,6 +297,32 @@ impl TestApp {
     /// Runs the periodic job of `component` once for the tick at `tick`.
     pub async fn run_job_at(&self, component: &str, tick: SystemTime) -> Result<(), JobError> {
         self.app().run_job_at(component, tick).await
+    }
+
+    /// Hands `payload` to `component`'s Redis handler (`handle-message`) as a message on its
+    /// channel would, now, in a fresh instance with the limits of a request; how it ended.
+    /// No Redis server is needed: this is the message without the subscription.
+    pub async fn redis_message(
+        &self,
+        component: &str,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<(), RedisMessageError> {
+        let components = &self.app().components;
+        let config = components
+            .config(component)
+            .ok_or_else(|| RedisMessageError::NoSuchComponent(component.to_string()))?;
+        if config.redis_handler.is_none() {
+            return Err(RedisMessageError::NotAHandler(component.to_string()));
+        }
+        let _busy = components.in_flight().enter();
+        crate::redis_trigger::handle_message(
+            config,
+            components.dispatcher(),
+            payload.into(),
+            config.limits.max_request_duration,
+        )
+        .await
+        .map_err(RedisMessageError::Handler)
     }
 
     /// Resolves once no request is open and no guest work is pending: nothing running after
