@@ -1,7 +1,8 @@
 //! Outbound Redis and MQTT, and the Redis trigger, against real servers (redis-server and
 //! Mosquitto on loopback ports of their own), from guests built with Spin 4's SDK (spin-sdk
 //! 7: `spin:redis@3.0.0`, `spin:mqtt@3.0.0`, `spin:redis/inbound-redis@3.0.0`) and Spin 3's
-//! (spin-sdk 5: `fermyon:spin/redis@2.0.0`, `mqtt@2.0.0`, Spin 1's `inbound-redis`).
+//! (spin-sdk 5: `fermyon:spin/redis@2.0.0`, `mqtt@2.0.0`, Spin 1's `inbound-redis`), and
+//! from the Python SDK's app (`tests/apps/python`, the same 2.0.0 interfaces).
 
 mod support;
 
@@ -601,5 +602,54 @@ async fn a_test_hands_a_message_to_a_handler_directly_and_reads_how_it_ended() {
         app.redis_message("nope", "x").await,
         Err(RedisMessageError::NoSuchComponent("nope".into()))
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_python_sdk_app_talks_to_redis_and_mqtt() {
+    use support::sdk_apps::{self, SdkApp};
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let Some(manifest) = sdk_apps::manifest(SdkApp::Python) else {
+        return;
+    };
+    let app = TestApp::builder(AppOptions::new(manifest))
+        .real_network()
+        .start()
+        .await
+        .expect("the Python app starts");
+    let (status, text) = get(
+        &app,
+        &format!("/redis?address={}", query_value(&redis.url())),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        text,
+        "get=héllo\nincr=42\nsadd=3\nsrem=1\nsmembers=a,c\ndel=1\npublish=ok"
+    );
+    assert_eq!(
+        redis.command(&["GET", "py:text"]).unwrap(),
+        Some("héllo".into())
+    );
+    let denied = query_value(&format!("redis://localhost:{}", redis.port));
+    let (status, text) = get(&app, &format!("/redis?address={denied}")).await;
+    assert_eq!(status, 500);
+    assert!(text.contains("InvalidAddress"), "{text}");
+    let (status, text) = get(
+        &app,
+        &format!(
+            "/mqtt?address={}&user={}&password={}&topic=py&message=hi",
+            query_value(&broker.address("python")),
+            mosquitto::USER,
+            mosquitto::PASSWORD
+        ),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (200, "published"));
     app.stop().await;
 }

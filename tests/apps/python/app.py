@@ -2,9 +2,9 @@
 (componentize-py 0.17.2, world `spin-http`, like the `http-py-p2` template for Spin 3).
 The Rust and JS apps next to this one answer the same paths with the same bodies."""
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from spin_sdk import http, key_value, variables
+from spin_sdk import http, key_value, mqtt, redis, variables
 from spin_sdk.http import Request, Response
 
 # `from spin_sdk import sqlite` does not build with spin-sdk 3.4.1 + componentize-py
@@ -75,6 +75,36 @@ def sqlite() -> str:
     return f"rows={row['n'].value} last={last.value if isinstance(last, Value_Text) else ''}"
 
 
+def redis_calls(address: str) -> Response:
+    """Outbound Redis (fermyon:spin/redis@2.0.0): one line per call, what came back."""
+    try:
+        with redis.open(address) as conn:
+            conn.set("py:text", "héllo".encode("utf-8"))
+            lines = [f"get={conn.get('py:text').decode('utf-8')}"]
+            conn.set("py:count", b"41")
+            lines.append(f"incr={conn.incr('py:count')}")
+            lines.append(f"sadd={conn.sadd('py:set', ['a', 'b', 'c'])}")
+            lines.append(f"srem={conn.srem('py:set', ['b'])}")
+            lines.append(f"smembers={','.join(sorted(conn.smembers('py:set')))}")
+            lines.append(f"del={conn.del_(['py:count', 'py:missing'])}")
+            conn.publish("py:channel", b"published")
+            lines.append("publish=ok")
+    except Exception as err:
+        return text(f"error: {describe(err)}", 500)
+    return text("\n".join(lines))
+
+
+def mqtt_publish(query: dict) -> Response:
+    """Outbound MQTT (fermyon:spin/mqtt@2.0.0): publish one message at QoS 1."""
+    arg = lambda name: query.get(name, [""])[0]
+    try:
+        with mqtt.open(arg("address"), arg("user"), arg("password"), 30) as conn:
+            conn.publish(arg("topic"), arg("message").encode("utf-8"), mqtt.Qos.AT_LEAST_ONCE)
+    except Exception as err:
+        return text(f"error: {describe(err)}", 500)
+    return text("published")
+
+
 def spin_headers(request: Request) -> str:
     headers = {name.lower(): value for name, value in request.headers.items()}
     return "".join(
@@ -85,7 +115,9 @@ def spin_headers(request: Request) -> str:
 
 class IncomingHandler(http.IncomingHandler):
     def handle_request(self, request: Request) -> Response:
-        path = urlsplit(request.uri).path
+        url = urlsplit(request.uri)
+        path = url.path
+        query = parse_qs(url.query)
         if path == "/":
             return text(f"hello from {SDK}")
         if path == "/kv":
@@ -102,4 +134,8 @@ class IncomingHandler(http.IncomingHandler):
             return text(sqlite())
         if path == "/headers":
             return text(spin_headers(request))
+        if path == "/redis":
+            return redis_calls(query.get("address", [""])[0])
+        if path == "/mqtt":
+            return mqtt_publish(query)
         return text("not found", 404)
