@@ -45,6 +45,20 @@ fn query_value(text: &str) -> String {
         .replace(' ', "+")
 }
 
+/// A redis-server and the probe app on it (`None` where redis-server is not installed).
+async fn started(channel: &str, prefix: &str) -> Option<(RedisServer, TestApp)> {
+    let redis = RedisServer::start()?;
+    let app = start(&redis, channel, prefix).await;
+    Some((redis, app))
+}
+
+/// `started`, once the app's trigger has subscribed to `channel`.
+async fn subscribed(channel: &str, prefix: &str) -> Option<(RedisServer, TestApp)> {
+    let (redis, app) = started(channel, prefix).await?;
+    wait_for_subscribers(&redis, channel, 1).await;
+    Some((redis, app))
+}
+
 async fn get(app: &TestApp, path: &str) -> (u16, String) {
     let response = app.get(path).await.expect("the app answers");
     (response.status, response.text())
@@ -118,10 +132,9 @@ async fn wait_for_list(redis: &RedisServer, key: &str, count: usize) -> Vec<Stri
 
 #[tokio::test]
 async fn every_redis_call_returns_what_the_server_holds_in_both_interface_versions() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, app)) = started("unused", "unused").await else {
         return;
     };
-    let app = start(&redis, "unused", "unused").await;
     for version in VERSIONS {
         let prefix = format!("{version}:");
         let address = query_value(&redis.url());
@@ -187,10 +200,9 @@ async fn every_redis_call_returns_what_the_server_holds_in_both_interface_versio
 
 #[tokio::test]
 async fn a_redis_address_the_manifest_does_not_grant_is_an_invalid_address_and_nothing_connects() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, app)) = started("unused", "unused").await else {
         return;
     };
-    let app = start(&redis, "unused", "unused").await;
     let clients_before = redis
         .command(&["INFO", "stats"])
         .unwrap()
@@ -247,10 +259,9 @@ async fn a_redis_address_the_manifest_does_not_grant_is_an_invalid_address_and_n
 
 #[tokio::test]
 async fn a_redis_server_that_is_down_is_the_guests_error_and_is_used_again_when_back() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, app)) = started("unused", "unused").await else {
         return;
     };
-    let app = start(&redis, "unused", "unused").await;
     let address = query_value(&redis.url());
     redis.command(&["SET", "k", "before"]).unwrap();
     for version in VERSIONS {
@@ -310,11 +321,9 @@ async fn a_redis_server_that_is_down_is_the_guests_error_and_is_used_again_when_
 
 #[tokio::test]
 async fn each_message_on_the_channel_runs_each_handler_once_in_order_and_failures_do_not_stop_it() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, app)) = subscribed("events", "seen:").await else {
         return;
     };
-    let app = start(&redis, "events", "seen:").await;
-    wait_for_subscribers(&redis, "events", 1).await;
     for message in ["one", "fail", "two", "trap", "three"] {
         // One subscriber per server, whatever the number of components on the channel.
         assert_eq!(publish(&redis, "events", message), 1);
@@ -348,11 +357,9 @@ async fn each_message_on_the_channel_runs_each_handler_once_in_order_and_failure
 
 #[tokio::test]
 async fn the_trigger_subscribes_again_when_redis_comes_back() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, app)) = subscribed("events", "again:").await else {
         return;
     };
-    let app = start(&redis, "events", "again:").await;
-    wait_for_subscribers(&redis, "events", 1).await;
     publish(&redis, "events", "before");
     assert_eq!(wait_for_list(&redis, "again:v3", 1).await, ["before"]);
     let redis = redis.restart_after(Duration::from_millis(500));
@@ -447,10 +454,9 @@ async fn mqtt_publishes_reach_a_subscriber_at_every_qos_with_the_brokers_credent
     let Some(broker) = Mosquitto::start() else {
         return;
     };
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, app)) = started("unused", "unused").await else {
         return;
     };
-    let app = start(&redis, "unused", "unused").await;
     let mut options = rumqttc::MqttOptions::new("test-subscriber", "127.0.0.1", broker.port);
     options.set_credentials(mosquitto::USER, mosquitto::PASSWORD);
     let (client, mut events) = rumqttc::AsyncClient::new(options, 16);
@@ -516,10 +522,9 @@ async fn mqtt_refusals_are_the_guests_connection_failed_error() {
     let Some(broker) = Mosquitto::start() else {
         return;
     };
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, app)) = started("unused", "unused").await else {
         return;
     };
-    let app = start(&redis, "unused", "unused").await;
     for version in VERSIONS {
         let publish = |address: String, password: &str| {
             format!(
