@@ -13,6 +13,7 @@ use crate::host::clocks::Readings;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{ComponentLog, Output};
 use crate::host::outbound::{Dispatch, Network, OutboundHttp};
+use crate::host::postgres::PostgresCtx;
 use crate::host::sqlite::SqliteCtx;
 use crate::limits::Limits;
 use crate::request_trace::RequestTrace;
@@ -35,6 +36,7 @@ pub struct ComponentConfig {
     pub allowed: Arc<AllowList>,
     pub key_value: Arc<KeyValueCtx>,
     pub sqlite: Arc<SqliteCtx>,
+    pub postgres: Arc<PostgresCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
     pub limits: Arc<Limits>,
     /// Its `files`, mounted read-only at the guest's `/`.
@@ -102,6 +104,7 @@ impl ComponentConfig {
             },
             key_value: self.key_value.clone(),
             sqlite: self.sqlite.clone(),
+            postgres: self.postgres.clone(),
             variables: self.variables.clone(),
             clock: self.clock.clone(),
             trace,

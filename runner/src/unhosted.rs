@@ -1,5 +1,5 @@
-//! Spin capabilities this runner does not host (Serverless AI, Redis, MQTT, PostgreSQL, MySQL,
-//! Spin 1's interfaces, OpenTelemetry): a component that imports one is refused at start-up,
+//! Spin capabilities this runner does not host (Serverless AI, Redis, MQTT, MySQL, Spin 1's
+//! interfaces): a component that imports one is refused at start-up,
 //! naming the component, the interface and what it is for, instead of failing to link.
 //!
 //! One exception: a component that imports *every* one of those capabilities was built
@@ -18,18 +18,12 @@ const UNHOSTED: &[(&str, &str)] = &[
     ("spin:redis/redis", "Redis"),
     ("fermyon:spin/mqtt", "MQTT"),
     ("spin:mqtt/mqtt", "MQTT"),
-    ("fermyon:spin/postgres", "PostgreSQL"),
-    ("spin:postgres/postgres", "PostgreSQL"),
     ("fermyon:spin/mysql", "MySQL"),
     ("spin:mysql/mysql", "MySQL"),
-    (
-        "fermyon:spin/rdbms-types",
-        "relational databases (PostgreSQL, MySQL)",
-    ),
 ];
 
 /// The capabilities whose presence together marks a whole-world import.
-const EVERY_CAPABILITY: &[&str] = &["Serverless AI", "Redis", "MQTT", "PostgreSQL", "MySQL"];
+const EVERY_CAPABILITY: &[&str] = &["Serverless AI", "Redis", "MQTT", "MySQL"];
 
 /// One import the runner does not host.
 pub struct Unhosted {

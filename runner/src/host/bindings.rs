@@ -15,6 +15,9 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value.[drop]store": trappable,
         "fermyon:spin/sqlite": async | trappable,
         "spin:sqlite/sqlite": async | trappable,
+        // PostgreSQL: every call reaches the database, so every one is an async host call.
+        "fermyon:spin/postgres": async | trappable,
+        "spin:postgres/postgres": async | trappable,
         // Opening a bucket and dropping one touch no backend: plain calls, no async machinery.
         "wasi:keyvalue/store.open": trappable,
         "wasi:keyvalue/store.[drop]bucket": trappable,
@@ -37,6 +40,9 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value.store": crate::host::key_value::OpenStore,
         "fermyon:spin/sqlite.connection": crate::host::sqlite::OpenDatabase,
         "spin:sqlite/sqlite.connection": crate::host::sqlite::OpenDatabase,
+        "fermyon:spin/postgres.connection": crate::host::postgres::PgConnection,
+        "spin:postgres/postgres.connection": crate::host::postgres::PgConnection,
+        "spin:postgres/postgres.connection-builder": crate::host::postgres::PgConnectionBuilder,
         "spin:key-value/key-value.store": crate::host::key_value::OpenStore,
         "wasi:keyvalue/store.bucket": crate::host::key_value::OpenStore,
         "wasi:keyvalue/atomics.cas": crate::host::key_value::Cas,

@@ -1,8 +1,8 @@
 //! What a guest gets: the per-instance host state and the one linker that lists every
 //! capability (WASI 0.2 and 0.3; `wasi:http` 0.3 handler and client and 0.2 incoming and
-//! outgoing handlers; Spin's key-value, variables and SQLite in each version Spin SDKs
-//! import; `wasi:keyvalue` and `wasi:config`; `wasi:otel`). One module per capability sits
-//! beside this one.
+//! outgoing handlers; Spin's key-value, variables, SQLite and PostgreSQL in each version Spin
+//! SDKs import; `wasi:keyvalue` and `wasi:config`; `wasi:otel`). One module per capability
+//! sits beside this one.
 
 pub mod bindings;
 pub mod clocks;
@@ -10,6 +10,8 @@ pub mod key_value;
 pub mod logging;
 pub mod otel;
 pub mod outbound;
+pub mod postgres;
+pub mod rdbms_types;
 pub mod sqlite;
 pub mod variables;
 
@@ -18,6 +20,7 @@ use crate::guest_limits::{CpuBudget, LimitedGuest, MemoryCap};
 use crate::request_trace::RequestTrace;
 use key_value::{KeyValue, KeyValueCtx, KeyValueView};
 use outbound::OutboundHttp;
+use postgres::{Postgres, PostgresCtx, PostgresView};
 use sqlite::{Sqlite, SqliteCtx, SqliteView};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +37,7 @@ pub struct HostState {
     pub outbound: OutboundHttp,
     pub key_value: Arc<KeyValueCtx>,
     pub sqlite: Arc<SqliteCtx>,
+    pub postgres: Arc<PostgresCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
     /// The test's clock, when guests run on one (see `clocks`).
     pub clock: Option<Arc<VirtualClock>>,
@@ -107,6 +111,14 @@ fn sqlite_view(state: &mut HostState) -> SqliteView<'_> {
     }
 }
 
+fn postgres_view(state: &mut HostState) -> PostgresView<'_> {
+    PostgresView {
+        table: &mut state.table,
+        ctx: &state.postgres,
+        trace: &state.trace,
+    }
+}
+
 /// Every import a guest may link against; with `virtual_clock`, its clock waits are the test
 /// clock's (`clocks`).
 pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<Linker<HostState>> {
@@ -137,6 +149,22 @@ pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<
     bindings::wasi::config::store::add_to_linker::<_, Variables>(&mut linker, variables_view)?;
     bindings::fermyon::spin2_0_0::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
     bindings::spin::sqlite::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
+    bindings::fermyon::spin2_0_0::rdbms_types::add_to_linker::<_, rdbms_types::RdbmsTypes>(
+        &mut linker,
+        |_| (),
+    )?;
+    bindings::fermyon::spin2_0_0::postgres::add_to_linker::<_, Postgres>(
+        &mut linker,
+        postgres_view,
+    )?;
+    bindings::spin::postgres3_0_0::postgres::add_to_linker::<_, Postgres>(
+        &mut linker,
+        postgres_view,
+    )?;
+    bindings::spin::postgres4_2_0::postgres::add_to_linker::<_, Postgres>(
+        &mut linker,
+        postgres_view,
+    )?;
     bindings::wasi::otel::types::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::tracing::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::logs::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
