@@ -398,6 +398,41 @@ async fn execute_counts_rows_and_sql_errors_carry_the_servers_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_results_arrive_whole_and_an_error_midway_reaches_the_guest() {
+    let Some(server) = PgServer::start().await else {
+        return;
+    };
+    let app = probe("pg-probe", server.port).await;
+    let address = server.address();
+    // `/query` streams the rows (`query-async`); `/sync/query` gets them in one answer.
+    for prefix in ["/", "/sync/"] {
+        let path = format!("{prefix}query");
+        let sql = "SELECT g, repeat('x', 50) AS pad FROM generate_series(1, 20000) g";
+        let listed = ok(call(&app, "POST", &path, &address, "", sql).await);
+        let lines: Vec<&str> = listed.lines().collect();
+        assert_eq!(lines.len(), 20_001, "{prefix}");
+        assert_eq!(lines[0], "columns: g:Int32, pad:Str");
+        assert_eq!(lines[1], format!("Int32(1) | Str(\"{}\")", "x".repeat(50)));
+        assert_eq!(
+            lines[20_000],
+            format!("Int32(20000) | Str(\"{}\")", "x".repeat(50))
+        );
+
+        // The server fails at row 15,000, after sending the rows before it.
+        let sql = "SELECT 1 / (g - 15000) FROM generate_series(1, 20000) g";
+        let error = refused(call(&app, "POST", &path, &address, "", sql).await);
+        assert!(error.contains("QueryFailed("), "{prefix}: {error}");
+        assert!(error.contains("division by zero"), "{prefix}: {error}");
+    }
+    // The connection is still good for the next guest.
+    assert_eq!(
+        ok(call(&app, "POST", "/query", &address, "", "SELECT 3 AS three").await),
+        "columns: three:Int32\nInt32(3)\n"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_outside_allowed_outbound_hosts_are_refused_before_anything_connects() {
     // A listener the guest is not allowed to reach; it must see no connection.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

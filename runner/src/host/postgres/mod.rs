@@ -104,6 +104,30 @@ impl PgConnection {
         Ok((prepared, params))
     }
 
+    /// Starts a statement that returns rows: its columns, and its rows as the server sends
+    /// them.
+    async fn start_query(
+        &self,
+        statement: &str,
+        params: Vec<v4::ParameterValue>,
+    ) -> Result<(Vec<v4::Column>, tokio_postgres::RowStream), v4::Error> {
+        let (prepared, params) = self.prepare(statement, params).await?;
+        let columns = prepared
+            .columns()
+            .iter()
+            .map(|c| v4::Column {
+                name: c.name().to_string(),
+                data_type: values::data_type(c.type_()),
+            })
+            .collect();
+        let rows = self
+            .0
+            .query_raw(&prepared, params.iter())
+            .await
+            .map_err(query_failed)?;
+        Ok((columns, rows))
+    }
+
     /// Runs a statement that returns rows: its columns and every row.
     async fn query(
         &self,
@@ -113,28 +137,12 @@ impl PgConnection {
     ) -> Result<v4::RowSet, v4::Error> {
         use futures::TryStreamExt;
         async {
-            let (prepared, params) = self.prepare(statement, params).await?;
-            let columns = prepared
-                .columns()
-                .iter()
-                .map(|c| v4::Column {
-                    name: c.name().to_string(),
-                    data_type: values::data_type(c.type_()),
-                })
-                .collect();
-            let rows = self
-                .0
-                .query_raw(&prepared, params.iter())
-                .await
-                .map_err(query_failed)?;
+            let (columns, rows) = self.start_query(statement, params).await?;
             let mut rows = std::pin::pin!(rows);
             let mut held = 0;
             let mut out = Vec::new();
             while let Some(row) = rows.try_next().await.map_err(query_failed)? {
-                let values = (0..row.len())
-                    .map(|i| values::value(&row, i))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(v4::Error::ValueConversionFailed)?;
+                let values = row_values(&row)?;
                 held += values.iter().map(values::size).sum::<usize>();
                 if held > MAX_RESULT_BYTES {
                     return Err(v4::Error::QueryFailed(v4::QueryError::Text(format!(
@@ -147,6 +155,55 @@ impl PgConnection {
         }
         .instrument(trace.child("postgres.query"))
         .await
+    }
+
+    /// Runs a statement that returns rows, for `query-async`: its columns once it runs, then
+    /// its rows as they arrive (through a small channel, so the server is read as fast as the
+    /// guest reads, and no faster), then how it ended. A guest that stops reading ends it.
+    async fn query_streamed(
+        &self,
+        statement: &str,
+        params: Vec<v4::ParameterValue>,
+        trace: &RequestTrace,
+    ) -> Result<StreamedRows, v4::Error> {
+        use futures::StreamExt;
+        let span = trace.child("postgres.query");
+        let (columns, rows) = self
+            .start_query(statement, params)
+            .instrument(span.clone())
+            .await?;
+        let (send, rows_out) = tokio::sync::mpsc::channel(16);
+        let (ended, end) = tokio::sync::oneshot::channel();
+        let connection = self.clone();
+        let forward = async move {
+            // The connection stays out of the pool until the last row is read.
+            let _connection = connection;
+            let mut rows = std::pin::pin!(rows);
+            let outcome = loop {
+                let next = tokio::select! {
+                    next = rows.next() => next,
+                    _ = send.closed() => break Ok(()),
+                };
+                let row = match next {
+                    None => break Ok(()),
+                    Some(Err(e)) => break Err(query_failed(e)),
+                    Some(Ok(row)) => match row_values(&row) {
+                        Ok(values) => values,
+                        Err(e) => break Err(e),
+                    },
+                };
+                if send.send(row).await.is_err() {
+                    break Ok(());
+                }
+            };
+            let _ = ended.send(outcome);
+        };
+        tokio::spawn(forward.instrument(span));
+        Ok(StreamedRows {
+            columns,
+            rows: rows_out,
+            end,
+        })
     }
 
     /// Runs a statement for its effect: how many rows it affected.
@@ -166,6 +223,22 @@ impl PgConnection {
         .instrument(trace.child("postgres.execute"))
         .await
     }
+}
+
+/// A row's values, or why one cannot be read.
+fn row_values(row: &tokio_postgres::Row) -> Result<Vec<v4::DbValue>, v4::Error> {
+    (0..row.len())
+        .map(|i| values::value(row, i))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(v4::Error::ValueConversionFailed)
+}
+
+/// A query whose rows are still coming (`query-async`).
+struct StreamedRows {
+    columns: Vec<v4::Column>,
+    rows: tokio::sync::mpsc::Receiver<v4::Row>,
+    /// How the query ended, once every row is sent.
+    end: tokio::sync::oneshot::Receiver<Result<(), v4::Error>>,
 }
 
 /// A statement's failure: the server's error in its parts where there is one (4.x's

@@ -1,13 +1,21 @@
 //! `spin:postgres/postgres@4.2.0` (a 4.0.0 or 4.1.0 import is served by it): open (directly
 //! or through a `connection-builder` with a CA root), query and execute, each also as an
-//! `async func` (spin-sdk 7 calls those); a query's rows then come as a stream.
+//! `async func` (spin-sdk 7 calls those); `query-async`'s rows stream to the guest as the
+//! server sends them, and an error midway ends the stream and fills its future.
 
 use super::pool::CaRoot;
-use super::{PgConnection, PgConnectionBuilder, Postgres, PostgresCtx, PostgresView, v4};
+use super::{
+    PgConnection, PgConnectionBuilder, Postgres, PostgresCtx, PostgresView, StreamedRows, v4,
+};
 use crate::request_trace::RequestTrace;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use v4::{Column, Error, ParameterValue, Row, RowSet};
-use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
+use wasmtime::StoreContextMut;
+use wasmtime::component::{
+    Accessor, Destination, FutureReader, Resource, StreamProducer, StreamReader, StreamResult,
+};
 
 impl v4::Host for PostgresView<'_> {}
 
@@ -145,13 +153,16 @@ impl<U> v4::HostConnectionWithStore<U> for Postgres {
             Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
-        let RowSet { columns, rows } = match connection.query(&statement, params, &trace).await {
-            Ok(result) => result,
+        let streamed = match connection.query_streamed(&statement, params, &trace).await {
+            Ok(streamed) => streamed,
             Err(e) => return Ok(Err(e)),
         };
+        let StreamedRows { columns, rows, end } = streamed;
         accessor.with(|mut access| {
-            let rows = StreamReader::new(&mut access, rows)?;
-            let done = FutureReader::new(&mut access, async { Ok::<_, wasmtime::Error>(Ok(())) })?;
+            let rows = StreamReader::new(&mut access, Rows(rows))?;
+            let done = FutureReader::new(&mut access, async move {
+                Ok::<_, wasmtime::Error>(end.await.unwrap_or(Ok(())))
+            })?;
             Ok(Ok((columns, rows, done)))
         })
     }
@@ -180,5 +191,35 @@ impl<U> v4::HostConnectionBuilderWithStore<U> for Postgres {
             Ok((builder.address.clone(), builder.ca_root.clone()))
         })?;
         open_async(accessor, &address, ca_root.as_ref()).await
+    }
+}
+
+/// A query's rows for the guest's stream, one at a time as they arrive.
+struct Rows(tokio::sync::mpsc::Receiver<Row>);
+
+impl<D> StreamProducer<D> for Rows {
+    type Item = Row;
+    type Buffer = Option<Row>;
+
+    fn poll_produce<'a>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        store: StoreContextMut<'a, D>,
+        mut destination: Destination<'a, Row, Option<Row>>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        if destination.remaining(store) == Some(0) {
+            // A guest asking whether a row is ready: say yes rather than hold one back.
+            return Poll::Ready(Ok(StreamResult::Completed));
+        }
+        match self.get_mut().0.poll_recv(cx) {
+            Poll::Ready(Some(row)) => {
+                destination.set_buffer(Some(row));
+                Poll::Ready(Ok(StreamResult::Completed))
+            }
+            Poll::Ready(None) => Poll::Ready(Ok(StreamResult::Dropped)),
+            Poll::Pending if finish => Poll::Ready(Ok(StreamResult::Cancelled)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
