@@ -14,6 +14,7 @@ use crate::files::MountedFiles;
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{ComponentLog, LogFiles};
+use crate::host::postgres::{PgPools, PostgresCtx};
 use crate::host::redis::RedisServers;
 use crate::host::sqlite::SqliteCtx;
 use crate::instances::Components;
@@ -194,6 +195,7 @@ impl App {
         let subscriptions = crate::redis_trigger::subscriptions(&manifest, &values)?;
         let component_stores = stores.clone();
         let component_seams = seams.clone();
+        let pg_pools = PgPools::new();
         let (manifest, components, databases, files) = tokio::task::spawn_blocking(move || {
             let files = crate::files::mount_all(&manifest)?;
             let databases = open_databases(
@@ -215,6 +217,7 @@ impl App {
                 log_dir: log_dir.as_deref(),
                 extra_env: &extra_env,
                 redis: &redis_servers,
+                pg_pools: &pg_pools,
             };
             let components = compile_components(&manifest, &loaded)?;
             anyhow::Ok((manifest, components, databases, files))
@@ -288,6 +291,8 @@ struct Loaded<'a> {
     extra_env: &'a [(String, String)],
     /// The app's outbound Redis connections.
     redis: &'a Arc<RedisServers>,
+    /// The app's PostgreSQL connection pools, shared by all its components.
+    pg_pools: &'a Arc<PgPools>,
 }
 
 /// Each component's wasm file: its path, or, for a remote source, the download in the cache
@@ -402,6 +407,13 @@ fn configure(
     let cron = SpinCronPre::new(instance_pre).ok();
     let granted_databases: std::collections::HashSet<String> =
         decl.sqlite_databases.iter().cloned().collect();
+    let allowed = Arc::new(AllowList::new(allowed));
+    let log = component_log(decl, loaded)?;
+    let postgres = Arc::new(PostgresCtx {
+        allowed: allowed.clone(),
+        pools: loaded.pg_pools.clone(),
+        log: log.clone(),
+    });
     Ok(ComponentConfig {
         id: decl.id.as_str().into(),
         http,
@@ -412,7 +424,7 @@ fn configure(
             .map(|(k, v)| (k.clone(), v.clone()))
             .chain(loaded.extra_env.iter().cloned())
             .collect(),
-        allowed: Arc::new(AllowList::new(allowed)),
+        allowed,
         key_value: Arc::new(KeyValueCtx {
             granted: decl.key_value_stores.iter().cloned().collect(),
             stores: loaded.stores.clone(),
@@ -423,13 +435,14 @@ fn configure(
         }),
         redis: loaded.redis.clone(),
         redis_handler,
+        postgres,
         variables: Arc::new(variables),
         limits: loaded.limits.clone(),
         files: loaded
             .files
             .and_then(|files| files.mount(&decl.id))
             .map(std::path::Path::to_path_buf),
-        log: component_log(decl, loaded)?,
+        log,
         clock: loaded.seams.clock.clone(),
         network: loaded.seams.network.clone(),
     })

@@ -13,6 +13,7 @@ use crate::host::clocks::Readings;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{ComponentLog, Output};
 use crate::host::outbound::{Dispatch, Network, OutboundHttp};
+use crate::host::postgres::PostgresCtx;
 use crate::host::redis::RedisServers;
 use crate::host::sqlite::SqliteCtx;
 use crate::limits::Limits;
@@ -41,6 +42,7 @@ pub struct ComponentConfig {
     pub redis: Arc<RedisServers>,
     /// Its Redis trigger handler (`handle-message`), if it exports one.
     pub redis_handler: Option<RedisHandlerPre>,
+    pub postgres: Arc<PostgresCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
     pub limits: Arc<Limits>,
     /// Its `files`, mounted read-only at the guest's `/`.
@@ -109,6 +111,7 @@ impl ComponentConfig {
             key_value: self.key_value.clone(),
             sqlite: self.sqlite.clone(),
             redis: self.redis.clone(),
+            postgres: self.postgres.clone(),
             variables: self.variables.clone(),
             clock: self.clock.clone(),
             trace,

@@ -1,6 +1,6 @@
-//! Spin capabilities this runner does not host (Serverless AI, PostgreSQL, MySQL, Spin 1's
-//! interfaces): a component that imports one is refused at start-up, naming the component,
-//! the interface and what it is for, instead of failing to link.
+//! Spin capabilities this runner does not host (Serverless AI, MySQL, Spin 1's interfaces):
+//! a component that imports one is refused at start-up, naming the component, the
+//! interface and what it is for, instead of failing to link.
 //!
 //! One exception: a component that imports every capability of a Spin SDK's world (Serverless
 //! AI, Redis, MQTT, PostgreSQL and MySQL alike) was built against the whole world
@@ -15,14 +15,8 @@ use wasmtime::component::{Component, Linker, ResourceType};
 /// Interfaces (by `namespace:package/interface`, version ignored) and what they are for.
 const UNHOSTED: &[(&str, &str)] = &[
     ("fermyon:spin/llm", "Serverless AI"),
-    ("fermyon:spin/postgres", "PostgreSQL"),
-    ("spin:postgres/postgres", "PostgreSQL"),
     ("fermyon:spin/mysql", "MySQL"),
     ("spin:mysql/mysql", "MySQL"),
-    (
-        "fermyon:spin/rdbms-types",
-        "relational databases (PostgreSQL, MySQL)",
-    ),
 ];
 
 /// A Spin SDK world's capabilities, each as the interfaces (version ignored) that import it:

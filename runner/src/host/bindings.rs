@@ -19,6 +19,9 @@ wasmtime::component::bindgen!({
         "spin:redis/redis": async | trappable,
         "fermyon:spin/mqtt": async | trappable,
         "spin:mqtt/mqtt": async | trappable,
+        // PostgreSQL: every call reaches the database, so every one is an async host call.
+        "fermyon:spin/postgres": async | trappable,
+        "spin:postgres/postgres": async | trappable,
         // Opening a bucket and dropping one touch no backend: plain calls, no async machinery.
         "wasi:keyvalue/store.open": trappable,
         "wasi:keyvalue/store.[drop]bucket": trappable,
@@ -45,6 +48,9 @@ wasmtime::component::bindgen!({
         "spin:redis/redis.connection": crate::host::redis::OpenRedis,
         "fermyon:spin/mqtt.connection": crate::host::mqtt::OpenMqtt,
         "spin:mqtt/mqtt.connection": crate::host::mqtt::OpenMqtt,
+        "fermyon:spin/postgres.connection": crate::host::postgres::PgConnection,
+        "spin:postgres/postgres.connection": crate::host::postgres::PgConnection,
+        "spin:postgres/postgres.connection-builder": crate::host::postgres::PgConnectionBuilder,
         "spin:key-value/key-value.store": crate::host::key_value::OpenStore,
         "wasi:keyvalue/store.bucket": crate::host::key_value::OpenStore,
         "wasi:keyvalue/atomics.cas": crate::host::key_value::Cas,

@@ -1,8 +1,8 @@
 //! What a guest gets: the per-instance host state and the one linker that lists every
 //! capability (WASI 0.2 and 0.3; `wasi:http` 0.3 handler and client and 0.2 incoming and
-//! outgoing handlers; Spin's key-value, variables, SQLite, outbound Redis and MQTT in each
-//! version Spin SDKs import; `wasi:keyvalue` and `wasi:config`; `wasi:otel`). One module per capability sits
-//! beside this one.
+//! outgoing handlers; Spin's key-value, variables, SQLite, outbound Redis, MQTT and
+//! PostgreSQL in each version Spin SDKs import; `wasi:keyvalue` and `wasi:config`;
+//! `wasi:otel`). One module per capability sits beside this one.
 
 pub mod bindings;
 pub mod clocks;
@@ -11,6 +11,8 @@ pub mod logging;
 pub mod mqtt;
 pub mod otel;
 pub mod outbound;
+pub mod postgres;
+pub mod rdbms_types;
 pub mod redis;
 pub mod sqlite;
 pub mod variables;
@@ -21,6 +23,7 @@ use crate::request_trace::RequestTrace;
 use key_value::{KeyValue, KeyValueCtx, KeyValueView};
 use mqtt::{Mqtt, MqttView};
 use outbound::OutboundHttp;
+use postgres::{Postgres, PostgresCtx, PostgresView};
 use redis::{Redis, RedisServers, RedisView};
 use sqlite::{Sqlite, SqliteCtx, SqliteView};
 use std::collections::BTreeMap;
@@ -40,6 +43,7 @@ pub struct HostState {
     pub sqlite: Arc<SqliteCtx>,
     /// The app's Redis connections (outbound Redis), shared by all its instances.
     pub redis: Arc<RedisServers>,
+    pub postgres: Arc<PostgresCtx>,
     pub variables: Arc<BTreeMap<String, String>>,
     /// The test's clock, when guests run on one (see `clocks`).
     pub clock: Option<Arc<VirtualClock>>,
@@ -130,6 +134,14 @@ fn sqlite_view(state: &mut HostState) -> SqliteView<'_> {
     }
 }
 
+fn postgres_view(state: &mut HostState) -> PostgresView<'_> {
+    PostgresView {
+        table: &mut state.table,
+        ctx: &state.postgres,
+        trace: &state.trace,
+    }
+}
+
 /// Every import a guest may link against; with `virtual_clock`, its clock waits are the test
 /// clock's (`clocks`).
 pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<Linker<HostState>> {
@@ -160,6 +172,19 @@ pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<
     bindings::spin::mqtt::mqtt::add_to_linker::<_, Mqtt>(&mut linker, mqtt_view)?;
     // Spin 1's Redis trigger types, imported by spin-sdk 2-5's Redis handlers: types only.
     linker.instance("fermyon:spin/redis-types")?;
+    bindings::fermyon::spin::rdbms_types::add_to_linker::<_, rdbms_types::RdbmsTypes>(
+        &mut linker,
+        |_| (),
+    )?;
+    bindings::fermyon::spin::postgres::add_to_linker::<_, Postgres>(&mut linker, postgres_view)?;
+    bindings::spin::postgres3_0_0::postgres::add_to_linker::<_, Postgres>(
+        &mut linker,
+        postgres_view,
+    )?;
+    bindings::spin::postgres4_2_0::postgres::add_to_linker::<_, Postgres>(
+        &mut linker,
+        postgres_view,
+    )?;
     bindings::wasi::otel::types::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::tracing::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::logs::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
