@@ -3,6 +3,8 @@
 //! plain functions run as async host calls on the guest's fiber. Functions that return a
 //! key-value error return `KvFailure` (a guest-visible error or a trap), so host code reads
 //! as `?` chains; the conversion to each interface's `error` lives with the host code.
+//! `wit/deps` holds two `fermyon:spin` packages, Spin 2's `@2.0.0` and Spin 1's unversioned
+//! one (the Redis trigger's export), so bindgen names the first's module `fermyon::spin2_0_0`.
 
 wasmtime::component::bindgen!({
     path: "wit",

@@ -119,7 +119,10 @@ pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<
         &mut linker,
         key_value_view,
     )?;
-    bindings::fermyon::spin::key_value::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
+    bindings::fermyon::spin2_0_0::key_value::add_to_linker::<_, KeyValue>(
+        &mut linker,
+        key_value_view,
+    )?;
     bindings::wasi::keyvalue::store::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
     bindings::wasi::keyvalue::atomics::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
     bindings::wasi::keyvalue::batch::add_to_linker::<_, KeyValue>(&mut linker, key_value_view)?;
@@ -127,9 +130,12 @@ pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<
         &mut linker,
         variables_view,
     )?;
-    bindings::fermyon::spin::variables::add_to_linker::<_, Variables>(&mut linker, variables_view)?;
+    bindings::fermyon::spin2_0_0::variables::add_to_linker::<_, Variables>(
+        &mut linker,
+        variables_view,
+    )?;
     bindings::wasi::config::store::add_to_linker::<_, Variables>(&mut linker, variables_view)?;
-    bindings::fermyon::spin::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
+    bindings::fermyon::spin2_0_0::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
     bindings::spin::sqlite::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
     bindings::wasi::otel::types::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::tracing::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;

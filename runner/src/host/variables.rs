@@ -3,7 +3,7 @@
 //! `spin:variables@3.0.0` (async), `fermyon:spin/variables@2.0.0` and the WASI draft
 //! `wasi:config/store` (where an unknown name is `none`, not an error).
 
-use super::bindings::fermyon::spin::variables as spin2;
+use super::bindings::fermyon::spin2_0_0::variables as spin2;
 use super::bindings::spin::variables::variables::{self as spin3, Error};
 use super::bindings::wasi::config::store as wasi_config;
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! run as async host calls on the guest's fiber).
 
 use super::{KeyValueView, KvFailure, OpenStore};
-use crate::host::bindings::fermyon::spin::key_value as spin2_kv;
+use crate::host::bindings::fermyon::spin2_0_0::key_value as spin2_kv;
 use crate::kv::KvError;
 use wasmtime::component::Resource;
 

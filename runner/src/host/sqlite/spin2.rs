@@ -1,10 +1,10 @@
 //! `fermyon:spin/sqlite@2.0.0`: open a granted database, run a statement, get its rows.
 
 use super::{OpenDatabase, SqliteView, conversions};
-use crate::host::bindings::fermyon::spin::sqlite;
+use crate::host::bindings::fermyon::spin2_0_0::sqlite;
 use wasmtime::component::Resource;
 
-conversions!(crate::host::bindings::fermyon::spin::sqlite);
+conversions!(crate::host::bindings::fermyon::spin2_0_0::sqlite);
 
 impl sqlite::Host for SqliteView<'_> {}
 
