@@ -12,6 +12,7 @@ use crate::host::HostState;
 use crate::host::clocks::Readings;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{ComponentLog, Output};
+use crate::host::mysql::MysqlPools;
 use crate::host::outbound::{Dispatch, Network, OutboundHttp};
 use crate::host::sqlite::SqliteCtx;
 use crate::limits::Limits;
@@ -35,6 +36,8 @@ pub struct ComponentConfig {
     pub allowed: Arc<AllowList>,
     pub key_value: Arc<KeyValueCtx>,
     pub sqlite: Arc<SqliteCtx>,
+    /// The app's MySQL pools, shared by all its components.
+    pub mysql: Arc<MysqlPools>,
     pub variables: Arc<BTreeMap<String, String>>,
     pub limits: Arc<Limits>,
     /// Its `files`, mounted read-only at the guest's `/`.
@@ -102,6 +105,7 @@ impl ComponentConfig {
             },
             key_value: self.key_value.clone(),
             sqlite: self.sqlite.clone(),
+            mysql: self.mysql.clone(),
             variables: self.variables.clone(),
             clock: self.clock.clone(),
             trace,

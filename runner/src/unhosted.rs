@@ -1,4 +1,4 @@
-//! Spin capabilities this runner does not host (Serverless AI, Redis, MQTT, PostgreSQL, MySQL,
+//! Spin capabilities this runner does not host (Serverless AI, Redis, MQTT, PostgreSQL,
 //! Spin 1's interfaces, OpenTelemetry): a component that imports one is refused at start-up,
 //! naming the component, the interface and what it is for, instead of failing to link.
 //!
@@ -20,16 +20,10 @@ const UNHOSTED: &[(&str, &str)] = &[
     ("spin:mqtt/mqtt", "MQTT"),
     ("fermyon:spin/postgres", "PostgreSQL"),
     ("spin:postgres/postgres", "PostgreSQL"),
-    ("fermyon:spin/mysql", "MySQL"),
-    ("spin:mysql/mysql", "MySQL"),
-    (
-        "fermyon:spin/rdbms-types",
-        "relational databases (PostgreSQL, MySQL)",
-    ),
 ];
 
 /// The capabilities whose presence together marks a whole-world import.
-const EVERY_CAPABILITY: &[&str] = &["Serverless AI", "Redis", "MQTT", "PostgreSQL", "MySQL"];
+const EVERY_CAPABILITY: &[&str] = &["Serverless AI", "Redis", "MQTT", "PostgreSQL"];
 
 /// One import the runner does not host.
 pub struct Unhosted {

@@ -17,6 +17,8 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value.[drop]store": trappable,
         "fermyon:spin/sqlite": async | trappable,
         "spin:sqlite/sqlite": async | trappable,
+        "fermyon:spin/mysql": async | trappable,
+        "spin:mysql/mysql": async | trappable,
         // Opening a bucket and dropping one touch no backend: plain calls, no async machinery.
         "wasi:keyvalue/store.open": trappable,
         "wasi:keyvalue/store.[drop]bucket": trappable,
@@ -39,6 +41,8 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value.store": crate::host::key_value::OpenStore,
         "fermyon:spin/sqlite.connection": crate::host::sqlite::OpenDatabase,
         "spin:sqlite/sqlite.connection": crate::host::sqlite::OpenDatabase,
+        "fermyon:spin/mysql.connection": crate::host::mysql::OpenConnection,
+        "spin:mysql/mysql.connection": crate::host::mysql::OpenConnection,
         "spin:key-value/key-value.store": crate::host::key_value::OpenStore,
         "wasi:keyvalue/store.bucket": crate::host::key_value::OpenStore,
         "wasi:keyvalue/atomics.cas": crate::host::key_value::Cas,

@@ -1,6 +1,6 @@
 //! What a guest gets: the per-instance host state and the one linker that lists every
 //! capability (WASI 0.2 and 0.3; `wasi:http` 0.3 handler and client and 0.2 incoming and
-//! outgoing handlers; Spin's key-value, variables and SQLite in each version Spin SDKs
+//! outgoing handlers; Spin's key-value, variables, SQLite and MySQL in each version Spin SDKs
 //! import; `wasi:keyvalue` and `wasi:config`; `wasi:otel`). One module per capability sits
 //! beside this one.
 
@@ -8,8 +8,10 @@ pub mod bindings;
 pub mod clocks;
 pub mod key_value;
 pub mod logging;
+pub mod mysql;
 pub mod otel;
 pub mod outbound;
+pub mod rdbms_types;
 pub mod sqlite;
 pub mod variables;
 
@@ -17,6 +19,7 @@ use crate::clock::VirtualClock;
 use crate::guest_limits::{CpuBudget, LimitedGuest, MemoryCap};
 use crate::request_trace::RequestTrace;
 use key_value::{KeyValue, KeyValueCtx, KeyValueView};
+use mysql::{Mysql, MysqlPools, MysqlView};
 use outbound::OutboundHttp;
 use sqlite::{Sqlite, SqliteCtx, SqliteView};
 use std::collections::BTreeMap;
@@ -34,6 +37,8 @@ pub struct HostState {
     pub outbound: OutboundHttp,
     pub key_value: Arc<KeyValueCtx>,
     pub sqlite: Arc<SqliteCtx>,
+    /// The app's MySQL pools (what a guest may reach is `outbound.allowed`).
+    pub mysql: Arc<MysqlPools>,
     pub variables: Arc<BTreeMap<String, String>>,
     /// The test's clock, when guests run on one (see `clocks`).
     pub clock: Option<Arc<VirtualClock>>,
@@ -107,6 +112,15 @@ fn sqlite_view(state: &mut HostState) -> SqliteView<'_> {
     }
 }
 
+fn mysql_view(state: &mut HostState) -> MysqlView<'_> {
+    MysqlView {
+        table: &mut state.table,
+        pools: &state.mysql,
+        allowed: &state.outbound.allowed,
+        log: &state.outbound.log,
+    }
+}
+
 /// Every import a guest may link against; with `virtual_clock`, its clock waits are the test
 /// clock's (`clocks`).
 pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<Linker<HostState>> {
@@ -137,6 +151,12 @@ pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<
     bindings::wasi::config::store::add_to_linker::<_, Variables>(&mut linker, variables_view)?;
     bindings::fermyon::spin2_0_0::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
     bindings::spin::sqlite::sqlite::add_to_linker::<_, Sqlite>(&mut linker, sqlite_view)?;
+    bindings::fermyon::spin2_0_0::rdbms_types::add_to_linker::<_, rdbms_types::RdbmsTypes>(
+        &mut linker,
+        |_| (),
+    )?;
+    bindings::fermyon::spin2_0_0::mysql::add_to_linker::<_, Mysql>(&mut linker, mysql_view)?;
+    bindings::spin::mysql::mysql::add_to_linker::<_, Mysql>(&mut linker, mysql_view)?;
     bindings::wasi::otel::types::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::tracing::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::logs::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
