@@ -1,7 +1,8 @@
 //! Shared test support: builds the real components once per test binary; starts the
 //! repository's app under `runner::testing::TestApp` (the harness the runner offers anyone),
 //! or as a real `runner` process where a test needs one (signals, `kill -9`, several
-//! runners); real redis-servers; raw HTTP for requests no client would send.
+//! runners); real redis-servers, and MariaDB servers (`mysql`); raw HTTP for requests no
+//! client would send.
 
 #![allow(dead_code)]
 
@@ -290,6 +291,7 @@ impl Drop for RedisServer {
     }
 }
 
+pub mod mysql;
 mod process;
 pub mod sdk_apps;
 #[allow(unused_imports)]
