@@ -14,6 +14,7 @@ use crate::files::MountedFiles;
 use crate::host::HostState;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{ComponentLog, LogFiles};
+use crate::host::mysql::MysqlPools;
 use crate::host::postgres::{PgPools, PostgresCtx};
 use crate::host::redis::RedisServers;
 use crate::host::sqlite::SqliteCtx;
@@ -196,6 +197,7 @@ impl App {
         let component_stores = stores.clone();
         let component_seams = seams.clone();
         let pg_pools = PgPools::new();
+        let mysql = Arc::new(MysqlPools::default());
         let (manifest, components, databases, files) = tokio::task::spawn_blocking(move || {
             let files = crate::files::mount_all(&manifest)?;
             let databases = open_databases(
@@ -209,6 +211,7 @@ impl App {
                 values: &values,
                 stores: &component_stores,
                 databases: &databases,
+                mysql: &mysql,
                 limits: &component_limits,
                 cache_dir: cache_dir.as_deref(),
                 seams: &component_seams,
@@ -278,6 +281,8 @@ struct Loaded<'a> {
     values: &'a BTreeMap<String, String>,
     stores: &'a Stores,
     databases: &'a Databases,
+    /// MySQL pools by address, made as guests open them, shared by every component.
+    mysql: &'a Arc<MysqlPools>,
     limits: &'a Arc<Limits>,
     cache_dir: Option<&'a std::path::Path>,
     seams: &'a Seams,
@@ -436,6 +441,7 @@ fn configure(
         redis: loaded.redis.clone(),
         redis_handler,
         postgres,
+        mysql: loaded.mysql.clone(),
         variables: Arc::new(variables),
         limits: loaded.limits.clone(),
         files: loaded

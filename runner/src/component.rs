@@ -12,6 +12,7 @@ use crate::host::HostState;
 use crate::host::clocks::Readings;
 use crate::host::key_value::KeyValueCtx;
 use crate::host::logging::{ComponentLog, Output};
+use crate::host::mysql::MysqlPools;
 use crate::host::outbound::{Dispatch, Network, OutboundHttp};
 use crate::host::postgres::PostgresCtx;
 use crate::host::redis::RedisServers;
@@ -43,6 +44,8 @@ pub struct ComponentConfig {
     /// Its Redis trigger handler (`handle-message`), if it exports one.
     pub redis_handler: Option<RedisHandlerPre>,
     pub postgres: Arc<PostgresCtx>,
+    /// The app's MySQL pools, shared by all its components.
+    pub mysql: Arc<MysqlPools>,
     pub variables: Arc<BTreeMap<String, String>>,
     pub limits: Arc<Limits>,
     /// Its `files`, mounted read-only at the guest's `/`.
@@ -112,6 +115,7 @@ impl ComponentConfig {
             sqlite: self.sqlite.clone(),
             redis: self.redis.clone(),
             postgres: self.postgres.clone(),
+            mysql: self.mysql.clone(),
             variables: self.variables.clone(),
             clock: self.clock.clone(),
             trace,

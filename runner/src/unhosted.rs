@@ -1,6 +1,6 @@
-//! Spin capabilities this runner does not host (Serverless AI, MySQL, Spin 1's interfaces):
-//! a component that imports one is refused at start-up, naming the component, the
-//! interface and what it is for, instead of failing to link.
+//! Spin capabilities this runner does not host (Serverless AI, Spin 1's interfaces): a
+//! component that imports one is refused at start-up, naming the component, the interface
+//! and what it is for, instead of failing to link.
 //!
 //! One exception: a component that imports every capability of a Spin SDK's world (Serverless
 //! AI, Redis, MQTT, PostgreSQL and MySQL alike) was built against the whole world

@@ -1,8 +1,8 @@
 //! Shared test support: builds the real components once per test binary; starts the
 //! repository's app under `runner::testing::TestApp` (the harness the runner offers anyone),
 //! or as a real `runner` process where a test needs one (signals, `kill -9`, several
-//! runners); real redis-servers and PostgreSQL servers; raw HTTP for requests no client would
-//! send.
+//! runners); real redis-servers, PostgreSQL and MariaDB servers; raw HTTP for requests no
+//! client would send.
 
 #![allow(dead_code)]
 
@@ -293,6 +293,7 @@ impl Drop for RedisServer {
 
 #[allow(dead_code)]
 pub mod mosquitto;
+pub mod mysql;
 pub mod postgres;
 mod process;
 pub mod sdk_apps;

@@ -22,6 +22,8 @@ wasmtime::component::bindgen!({
         // PostgreSQL: every call reaches the database, so every one is an async host call.
         "fermyon:spin/postgres": async | trappable,
         "spin:postgres/postgres": async | trappable,
+        "fermyon:spin/mysql": async | trappable,
+        "spin:mysql/mysql": async | trappable,
         // Opening a bucket and dropping one touch no backend: plain calls, no async machinery.
         "wasi:keyvalue/store.open": trappable,
         "wasi:keyvalue/store.[drop]bucket": trappable,
@@ -51,6 +53,8 @@ wasmtime::component::bindgen!({
         "fermyon:spin/postgres.connection": crate::host::postgres::PgConnection,
         "spin:postgres/postgres.connection": crate::host::postgres::PgConnection,
         "spin:postgres/postgres.connection-builder": crate::host::postgres::PgConnectionBuilder,
+        "fermyon:spin/mysql.connection": crate::host::mysql::OpenConnection,
+        "spin:mysql/mysql.connection": crate::host::mysql::OpenConnection,
         "spin:key-value/key-value.store": crate::host::key_value::OpenStore,
         "wasi:keyvalue/store.bucket": crate::host::key_value::OpenStore,
         "wasi:keyvalue/atomics.cas": crate::host::key_value::Cas,

@@ -1,7 +1,7 @@
 //! What a guest gets: the per-instance host state and the one linker that lists every
 //! capability (WASI 0.2 and 0.3; `wasi:http` 0.3 handler and client and 0.2 incoming and
-//! outgoing handlers; Spin's key-value, variables, SQLite, outbound Redis, MQTT and
-//! PostgreSQL in each version Spin SDKs import; `wasi:keyvalue` and `wasi:config`;
+//! outgoing handlers; Spin's key-value, variables, SQLite, outbound Redis, MQTT, PostgreSQL
+//! and MySQL in each version Spin SDKs import; `wasi:keyvalue` and `wasi:config`;
 //! `wasi:otel`). One module per capability sits beside this one.
 
 pub mod bindings;
@@ -9,6 +9,7 @@ pub mod clocks;
 pub mod key_value;
 pub mod logging;
 pub mod mqtt;
+pub mod mysql;
 pub mod otel;
 pub mod outbound;
 pub mod postgres;
@@ -22,6 +23,7 @@ use crate::guest_limits::{CpuBudget, LimitedGuest, MemoryCap};
 use crate::request_trace::RequestTrace;
 use key_value::{KeyValue, KeyValueCtx, KeyValueView};
 use mqtt::{Mqtt, MqttView};
+use mysql::{Mysql, MysqlPools, MysqlView};
 use outbound::OutboundHttp;
 use postgres::{Postgres, PostgresCtx, PostgresView};
 use redis::{Redis, RedisServers, RedisView};
@@ -44,6 +46,8 @@ pub struct HostState {
     /// The app's Redis connections (outbound Redis), shared by all its instances.
     pub redis: Arc<RedisServers>,
     pub postgres: Arc<PostgresCtx>,
+    /// The app's MySQL pools (what a guest may reach is `outbound.allowed`).
+    pub mysql: Arc<MysqlPools>,
     pub variables: Arc<BTreeMap<String, String>>,
     /// The test's clock, when guests run on one (see `clocks`).
     pub clock: Option<Arc<VirtualClock>>,
@@ -142,6 +146,15 @@ fn postgres_view(state: &mut HostState) -> PostgresView<'_> {
     }
 }
 
+fn mysql_view(state: &mut HostState) -> MysqlView<'_> {
+    MysqlView {
+        table: &mut state.table,
+        pools: &state.mysql,
+        allowed: &state.outbound.allowed,
+        log: &state.outbound.log,
+    }
+}
+
 /// Every import a guest may link against; with `virtual_clock`, its clock waits are the test
 /// clock's (`clocks`).
 pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<Linker<HostState>> {
@@ -185,6 +198,8 @@ pub fn linker(engine: &wasmtime::Engine, virtual_clock: bool) -> anyhow::Result<
         &mut linker,
         postgres_view,
     )?;
+    bindings::fermyon::spin::mysql::add_to_linker::<_, Mysql>(&mut linker, mysql_view)?;
+    bindings::spin::mysql::mysql::add_to_linker::<_, Mysql>(&mut linker, mysql_view)?;
     bindings::wasi::otel::types::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::tracing::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
     bindings::wasi::otel::logs::add_to_linker::<_, otel::Otel>(&mut linker, otel_view)?;
