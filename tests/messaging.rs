@@ -454,7 +454,7 @@ async fn mqtt_publishes_reach_a_subscriber_at_every_qos_with_the_brokers_credent
     let Some(broker) = Mosquitto::start() else {
         return;
     };
-    let Some((redis, app)) = started("unused", "unused").await else {
+    let Some((_redis, app)) = started("unused", "unused").await else {
         return;
     };
     let mut options = rumqttc::MqttOptions::new("test-subscriber", "127.0.0.1", broker.port);
@@ -522,7 +522,7 @@ async fn mqtt_refusals_are_the_guests_connection_failed_error() {
     let Some(broker) = Mosquitto::start() else {
         return;
     };
-    let Some((redis, app)) = started("unused", "unused").await else {
+    let Some((_redis, app)) = started("unused", "unused").await else {
         return;
     };
     for version in VERSIONS {
