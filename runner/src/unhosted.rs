@@ -15,8 +15,6 @@ use wasmtime::component::{Component, Linker, ResourceType};
 /// Interfaces (by `namespace:package/interface`, version ignored) and what they are for.
 const UNHOSTED: &[(&str, &str)] = &[
     ("fermyon:spin/llm", "Serverless AI"),
-    ("fermyon:spin/mysql", "MySQL"),
-    ("spin:mysql/mysql", "MySQL"),
 ];
 
 /// A Spin SDK world's capabilities, each as the interfaces (version ignored) that import it:
