@@ -13,9 +13,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, ResourceType};
 
 /// Interfaces (by `namespace:package/interface`, version ignored) and what they are for.
-const UNHOSTED: &[(&str, &str)] = &[
-    ("fermyon:spin/llm", "Serverless AI"),
-];
+const UNHOSTED: &[(&str, &str)] = &[("fermyon:spin/llm", "Serverless AI")];
 
 /// A Spin SDK world's capabilities, each as the interfaces (version ignored) that import it:
 /// importing all of them together marks a whole-world import.
