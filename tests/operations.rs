@@ -195,17 +195,32 @@ async fn log_dir_files_get_each_components_output() {
     runner.wait_for_log(&["[test2] 3"], Duration::from_secs(5));
     drop(runner);
 
-    // A log file that cannot be written (a full disk: /dev/full) fails no request: the
-    // failure is reported once, and the count of failed writes when the runner stops.
-    let full_state = tempfile::tempdir().unwrap();
-    let full = full_state.path().join("logs");
-    std::fs::create_dir(&full).unwrap();
-    std::os::unix::fs::symlink("/dev/full", full.join("test2_stdout.txt")).unwrap();
+    // A log file that cannot be written fails no request: the failure is reported once, and
+    // the count of failed writes when the runner stops. The file is a named pipe whose only
+    // reader goes away once the runner has opened it, so every write fails (EPIPE) on any
+    // Linux, whatever the machine's /dev holds.
+    let broken_state = tempfile::tempdir().unwrap();
+    let broken = broken_state.path().join("logs");
+    std::fs::create_dir(&broken).unwrap();
+    let pipe = broken.join("test2_stdout.txt");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", pipe.display());
+    // Read and write: opening a pipe so does not wait for a writer, and the runner's own open
+    // (write only) does not wait either while this end is open.
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&pipe)
+        .unwrap();
     let runner = RunnerProcess::start(
         &manifest_path(),
-        full_state.path(),
-        &["--log-dir", full.to_str().unwrap()],
+        broken_state.path(),
+        &["--log-dir", broken.to_str().unwrap()],
     );
+    drop(reader);
     for expected in ["TEST2 1", "TEST2 2", "TEST2 3"] {
         let answer = get(&client, &format!("{}/test2", runner.url)).await;
         assert_eq!((answer.status, answer.text().as_str()), (200, expected));
