@@ -1,5 +1,6 @@
-//! The concurrency test: N clients each open a TCP connection and send `GET /test1` to a
-//! server whose test1 sleeps long enough to hold them all at once, and wait for every answer
+//! The concurrency test: N clients each open a TCP connection and send `GET path` (the app's
+//! `/test1`, or an SDK app's sleeping route) to a server that sleeps long enough on it to hold
+//! them all at once, and wait for every answer
 //! (within one overall deadline) while the server's RSS is sampled. Connects are paced (a
 //! steady rate, a bounded number in flight): on loopback a client opens connections far
 //! faster than any server accepts them, and the test is about holding requests, not about
@@ -81,6 +82,7 @@ struct Progress {
 pub async fn hold(
     addr: SocketAddr,
     pid: u32,
+    path: &str,
     requests: usize,
     sleep: Duration,
     connects_per_sec: f64,
@@ -99,6 +101,7 @@ pub async fn hold(
     let tasks: Vec<_> = (0..requests)
         .map(|i| {
             let (permits, progress) = (permits.clone(), progress.clone());
+            let path = path.to_string();
             let exchange = async move {
                 tokio::time::sleep_until(first + spacing.mul_f64(i as f64)).await;
                 let connection = {
@@ -118,7 +121,7 @@ pub async fn hold(
                     .fetch_max(micros(started.elapsed()), Ordering::Relaxed);
                 let now = progress.outstanding.fetch_add(1, Ordering::SeqCst) + 1;
                 progress.peak_outstanding.fetch_max(now, Ordering::SeqCst);
-                let answer = connection.get("/test1").await;
+                let answer = connection.get(&path).await;
                 progress.outstanding.fetch_sub(1, Ordering::SeqCst);
                 answer.map(|answer| (answer, sent.elapsed()))
             };

@@ -125,6 +125,9 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     if plan.runs(Suite::Hold) {
         holds = suites::hold::holds(&launcher, &plan).await;
     }
+    if plan.runs(Suite::Sdk) {
+        holds.extend(suites::hold::sdk_app_holds(&launcher, &plan).await);
+    }
     let mut cold_start = None;
     if plan.runs(Suite::Start) {
         cold_start = Some(suites::cold_start::cold_start(&launcher, &plan).await);

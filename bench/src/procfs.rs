@@ -1,6 +1,7 @@
-//! What /proc says about a server process: its memory (VmRSS now, VmHWM its peak so far, from
+//! What /proc says about a server: its memory (VmRSS now, VmHWM its peak so far, from
 //! /proc/PID/status), its CPU time (/proc/PID/stat), and a sampler that polls the memory every
-//! 100 ms in the background and keeps the peak.
+//! 100 ms in the background and keeps the peak. A server is its process and every process
+//! under it (`spin up` serves from a child process it starts), summed.
 
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -11,7 +12,50 @@ pub struct Memory {
     pub hwm_kib: u64,
 }
 
+/// The memory of `pid` and of every process under it, summed.
 pub fn read(pid: u32) -> Option<Memory> {
+    let mut total = read_one(pid)?;
+    for child in descendants(pid) {
+        if let Some(memory) = read_one(child) {
+            total.rss_kib += memory.rss_kib;
+            total.hwm_kib += memory.hwm_kib;
+        }
+    }
+    Some(total)
+}
+
+/// Every process under `pid` (children, their children, ...), from each process's parent in
+/// /proc/*/stat.
+fn descendants(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|child| Some((child, parent(child)?)))
+        .collect();
+    let mut found = vec![pid];
+    let mut next = 0;
+    while next < found.len() {
+        let of = found[next];
+        found.extend(parents.iter().filter(|(_, p)| *p == of).map(|(c, _)| *c));
+        next += 1;
+    }
+    found.split_off(1)
+}
+
+/// The parent of `pid` (field 4 of /proc/PID/stat).
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn read_one(pid: u32) -> Option<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|line| line.starts_with(name))?;
@@ -23,8 +67,18 @@ pub fn read(pid: u32) -> Option<Memory> {
     })
 }
 
-/// CPU time (user + system) the process has used so far, in seconds.
+/// CPU time (user + system) `pid` and the processes under it have used so far, in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let own = cpu_seconds_of(pid)?;
+    Some(
+        own + descendants(pid)
+            .into_iter()
+            .filter_map(cpu_seconds_of)
+            .sum::<f64>(),
+    )
+}
+
+fn cpu_seconds_of(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which is in parentheses and may hold spaces):
     // state is field 3, utime field 14, stime field 15.

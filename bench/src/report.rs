@@ -193,6 +193,9 @@ impl LoadRow {
 /// One hold size across servers.
 #[derive(Debug, Serialize)]
 pub struct HoldRow {
+    /// The SDK app held (under `tests/apps/`), or none for the project's own app.
+    pub app: Option<String>,
+    pub path: String,
     pub requests: usize,
     pub sleep_s: f64,
     pub results: BTreeMap<String, Outcome<HoldResult>>,

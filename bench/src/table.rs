@@ -69,10 +69,10 @@ pub fn render(report: &Report) -> String {
     if !report.holds.is_empty() {
         let _ = writeln!(
             out,
-            "\nHolding N concurrent /test1 requests, opened at {} connections/s; server RSS \
-             sampled every 100 ms\n(every second request sleeps; in Tornado every one that \
-             arrives while one sleeps. awake p99: answers that did not sleep; late p99: how far \
-             past the sleep the sleeping ones came)",
+            "\nHolding N concurrent requests, opened at {} connections/s; server RSS sampled \
+             every 100 ms\n(on /test1 every second request sleeps; in Tornado every one that \
+             arrives while one sleeps; on an SDK app's /sleep every one. awake p99: answers \
+             that did not sleep; late p99: how far past the sleep the sleeping ones came)",
             s.hold_connects_per_sec
         );
         out.push_str(&hold_table(&report.holds));
@@ -167,7 +167,10 @@ fn hold_table(rows: &[HoldRow]) -> String {
         let mut notes = Vec::new();
         for (i, server) in row.order.iter().enumerate() {
             let n = match i {
-                0 => format!("{} ({}s)", row.requests, row.sleep_s),
+                0 => match &row.app {
+                    Some(app) => format!("{} {app} {} ({}s)", row.requests, row.path, row.sleep_s),
+                    None => format!("{} {} ({}s)", row.requests, row.path, row.sleep_s),
+                },
                 _ => String::new(),
             };
             let mut cells = vec![n, server.clone()];

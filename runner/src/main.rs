@@ -122,7 +122,11 @@ struct AppArgs {
     /// (the pool is reserved at start, about 8 TiB of address space for its default 1,000
     /// instances; SPIN_MAX_INSTANCE_COUNT sets that number, and when every slot is taken new
     /// requests get 503). Without this flag the runner falls back to on-demand by itself where
-    /// the pool cannot be reserved. [spin up: the same flag; the same variable and default]
+    /// the pool cannot be reserved. A reused slot's memory is put back to the module's image
+    /// page by page where Linux (6.7+) says which pages the last instance wrote, keeping up to
+    /// 32 MiB of them mapped per slot (SPIN_WASMTIME_LINEAR_MEMORY_KEEP_RESIDENT, in bytes);
+    /// RUNNER_PAGEMAP_SCAN=0 resets as Spin does (2 MiB kept, the rest unmapped). [spin up:
+    /// the same flag; the same variables and defaults, except the page-by-page reset]
     #[arg(long)]
     disable_pooling: bool,
     #[command(flatten)]

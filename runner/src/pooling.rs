@@ -13,7 +13,7 @@
 //! and is then answered `503` with `Retry-After` (`router`).
 
 use std::sync::OnceLock;
-use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How the process's engine allocates instances (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,8 +129,57 @@ fn pool(instances: u32) -> PoolingAllocationConfig {
         // wasm32's whole range: each app's `--max-instance-memory` is enforced by the store's
         // limiter, which also says which component hit it.
         .max_memory_size(4 << 30)
-        // Reset the first pages of a reused slot by writing zeros rather than remapping.
-        .linear_memory_keep_resident(2 * MIB)
         .table_keep_resident(MIB / 2);
+    match resetting() {
+        Reset::DirtyPages => pool
+            .pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(env_bytes(KEEP_RESIDENT_VARIABLE, DIRTY_PAGES_KEPT)),
+        Reset::LowAddresses => {
+            pool.linear_memory_keep_resident(env_bytes(KEEP_RESIDENT_VARIABLE, LOW_ADDRESSES_KEPT))
+        }
+    };
     pool
+}
+
+/// How a reused slot's memory is put back to the module's image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reset {
+    /// The kernel says which pages the last instance wrote (Linux 6.7's `PAGEMAP_SCAN`); up to
+    /// `DIRTY_PAGES_KEPT` of them are copied back from the image and stay mapped, the rest are
+    /// unmapped. The next instance finds the pages it will touch already there: no page faults.
+    DirtyPages,
+    /// Spin's way: the lowest `LOW_ADDRESSES_KEPT` bytes are rewritten whether touched or not,
+    /// everything else is unmapped and faulted in again by the next instance.
+    LowAddresses,
+}
+
+/// Dirty memory kept mapped per slot when the kernel can say which pages are dirty. A fresh
+/// JavaScript or Python instance writes a few MiB answering one request; those pages are
+/// copied back from the image (a `memcpy` per page) instead of faulted in again. The price is
+/// resident memory: up to this much per slot a module has used, kept after the load is over.
+const DIRTY_PAGES_KEPT: usize = 32 << 20;
+/// Spin's default (`SPIN_WASMTIME_LINEAR_MEMORY_KEEP_RESIDENT`).
+const LOW_ADDRESSES_KEPT: usize = 2 << 20;
+/// Spin's variable for the bytes of a slot's memory kept resident; the runner reads it too.
+const KEEP_RESIDENT_VARIABLE: &str = "SPIN_WASMTIME_LINEAR_MEMORY_KEEP_RESIDENT";
+/// Turns the dirty-page scan off (`0`), to compare or to give memory back after a burst.
+const PAGEMAP_VARIABLE: &str = "RUNNER_PAGEMAP_SCAN";
+
+fn resetting() -> Reset {
+    let wanted = std::env::var(PAGEMAP_VARIABLE).map_or(true, |v| v.trim() != "0");
+    match wanted && PoolingAllocationConfig::is_pagemap_scan_available() {
+        true => Reset::DirtyPages,
+        false => Reset::LowAddresses,
+    }
+}
+
+/// A byte count from the environment (as Spin reads it), else `default`.
+fn env_bytes(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(value) => value.trim().parse().unwrap_or_else(|_| {
+            tracing::warn!("{name}={value:?} is not a byte count; using {default}");
+            default
+        }),
+        Err(_) => default,
+    }
 }
