@@ -66,9 +66,12 @@ async fn hold_on(launcher: &Launcher<'_>, plan: &Plan, contender: &Contender, ro
         row.insert(label, Outcome::Skipped(reason));
         return;
     }
-    let started = launcher
-        .start(contender, row.sleep_s, &format!("hold{requests}"))
-        .await;
+    // The suite names the server's log file: one per app, so no hold overwrites another's.
+    let suite = match &row.app {
+        Some(app) => format!("hold{requests}-{app}"),
+        None => format!("hold{requests}"),
+    };
+    let started = launcher.start(contender, row.sleep_s, &suite).await;
     let server = match started {
         Ok(server) => server,
         Err(e) => {
