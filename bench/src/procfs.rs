@@ -47,12 +47,15 @@ fn descendants(pid: u32) -> Vec<u32> {
 
 /// The parent of `pid` (field 4 of /proc/PID/stat).
 fn parent(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// The fields of /proc/PID/stat after the command name (which is in parentheses and may hold
+/// spaces): index 0 is field 3 (the state).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
 }
 
 fn read_one(pid: u32) -> Option<Memory> {
@@ -79,11 +82,8 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 fn cpu_seconds_of(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which is in parentheses and may hold spaces):
-    // state is field 3, utime field 14, stime field 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime is field 14, stime field 15.
+    let fields = stat_fields(pid)?;
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
