@@ -1,10 +1,11 @@
-//! Serving a component's requests from its instances: a `wasmtime_wasi_http` `ProxyHandler`
-//! per HTTP component owns them (creation, reuse for up to
+//! Serving a component's requests from its instances. A WASI 0.2 component gets a fresh
+//! instance for every request, made in the request's own task (`fresh_instances`). A WASI 0.3
+//! component's instances are shared: a `wasmtime_wasi_http` `ProxyHandler` per component owns
+//! them (creation, reuse for up to
 //! `Limits::max_instance_reuse_count` requests, `Limits::max_instance_concurrent_reuse_count`
 //! at once, disposal after `IDLE_INSTANCE_TIMEOUT` idle or once a request outlives
-//! `Limits::max_request_duration`); this module says when a worker accepts or ends. WASI 0.3
-//! components share instances as those limits allow; a WASI 0.2 component gets a fresh
-//! instance for every request.
+//! `Limits::max_request_duration`); this module says when a worker accepts or ends, and how
+//! the end of any instance is reported.
 //!
 //! Work after the answer: a WASI 0.3 guest may keep running tasks it spawned after its
 //! response headers went out (streaming a body, or work of its own: `PostReturn`). Its
@@ -15,10 +16,12 @@
 //! instance like a trap during a request does, and trips the same isolation.
 
 use crate::component::ComponentConfig;
+use crate::fresh_instances::FreshInstances;
 use crate::host::HostState;
 use crate::host::logging::ComponentLog;
 use crate::host::outbound::{Dispatch, DispatchError};
 use crate::in_flight::{Busy, InFlight};
+use crate::pooling::PoolWait;
 use crate::telemetry;
 use std::collections::HashMap;
 use std::future::Future;
@@ -63,7 +66,7 @@ impl Isolation {
     }
 }
 
-/// The `ProxyHandler` state of one component: how to make a new instance of it.
+/// The `ProxyHandler` state of one WASI 0.3 component: how to make a new instance of it.
 pub struct ComponentState {
     config: Arc<ComponentConfig>,
     components: Weak<dyn Dispatch>,
@@ -77,11 +80,41 @@ pub struct ComponentState {
 
 pub type ComponentHandler = ProxyHandler<ComponentState>;
 
+/// How one HTTP component's requests reach its instances.
+enum HttpHandler {
+    /// WASI 0.3: shared instances, owned by wasmtime's `ProxyHandler`.
+    Shared(ComponentHandler),
+    /// WASI 0.2: a fresh instance per request.
+    Fresh(FreshInstances),
+}
+
+impl HttpHandler {
+    fn config(&self) -> &Arc<ComponentConfig> {
+        match self {
+            HttpHandler::Shared(handler) => &handler.state().config,
+            HttpHandler::Fresh(fresh) => fresh.config(),
+        }
+    }
+
+    async fn handle(
+        &self,
+        request_id: u64,
+        request: handler::Request,
+    ) -> wasmtime::Result<handler::Response> {
+        match self {
+            HttpHandler::Shared(handler) => {
+                handle_when_a_slot_frees(handler, request_id, request).await
+            }
+            HttpHandler::Fresh(fresh) => fresh.handle(request).await,
+        }
+    }
+}
+
 /// All components of the app, by id.
 pub struct Components {
     configs: HashMap<String, Arc<ComponentConfig>>,
     /// The components that export an HTTP handler.
-    handlers: HashMap<String, ComponentHandler>,
+    handlers: HashMap<String, HttpHandler>,
     next_request: AtomicU64,
     /// Set once the app is shutting down: instances dropped from then on did not fail.
     stopping: Arc<AtomicBool>,
@@ -120,11 +153,11 @@ impl Components {
             .ok_or(DispatchError::NoSuchComponent)?;
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let result = match telemetry::enabled() {
-            false => handle_when_a_slot_frees(handler, request_id, request).await,
+            false => handler.handle(request_id, request).await,
             true => traced(handler, id, request_id, request).await,
         };
         result.map_err(|e| {
-            let config = &handler.state().config;
+            let config = handler.config();
             if crate::pooling::is_pool_full(&e) {
                 config.log.warn(format_args!(
                     "request {request_id} answered 503: {e} (the instance pool is full; \
@@ -152,7 +185,7 @@ pub struct MatchedRoute(pub String);
 /// Runs `request` in a server span (continuing the trace of its `traceparent`), which the
 /// instance's guest calls are children of; records it in the request metrics.
 async fn traced(
-    handler: &ComponentHandler,
+    handler: &HttpHandler,
     component: &str,
     request_id: u64,
     request: handler::Request,
@@ -177,13 +210,22 @@ async fn traced(
         otel.status_code = tracing::field::Empty,
     );
     telemetry::continue_trace(&span, request.headers());
-    let traces = &handler.state().traces;
-    lock(traces).insert(request_id, span.clone());
+    // A shared instance finds its request's span by id; a fresh one takes the current span.
+    let traces = match handler {
+        HttpHandler::Shared(handler) => Some(&handler.state().traces),
+        HttpHandler::Fresh(_) => None,
+    };
+    if let Some(traces) = traces {
+        lock(traces).insert(request_id, span.clone());
+    }
     let started = Instant::now();
-    let result = handle_when_a_slot_frees(handler, request_id, request)
+    let result = handler
+        .handle(request_id, request)
         .instrument(span.clone())
         .await;
-    lock(traces).remove(&request_id);
+    if let Some(traces) = traces {
+        lock(traces).remove(&request_id);
+    }
     let status = match &result {
         Ok(response) => response.status().as_u16(),
         Err(_) => 500,
@@ -196,26 +238,21 @@ async fn traced(
     result
 }
 
-/// How long a request waits for a free slot when the instance pool is full, before it is
-/// answered `503`: a burst past the pool's size is absorbed, a pool held full is not.
-const POOL_WAIT: Duration = Duration::from_secs(1);
-
 /// `handler.handle`, retried while the instance pool is full (the handler hands the request
-/// back with the instantiation error), for up to `POOL_WAIT`.
+/// back with the instantiation error), as `PoolWait` allows.
 async fn handle_when_a_slot_frees(
     handler: &ComponentHandler,
     request_id: u64,
     request: handler::Request,
 ) -> wasmtime::Result<handler::Response> {
-    let deadline = Instant::now() + POOL_WAIT;
-    let mut pause = Duration::from_millis(5);
+    let mut wait = PoolWait::new();
     let mut request = request;
     loop {
         let error = match handler.handle(request_id, request).await {
             Ok(response) => return Ok(response),
             Err(error) => error,
         };
-        if !crate::pooling::is_pool_full(&error) || Instant::now() + pause > deadline {
+        if !wait.retry(&error).await {
             return Err(error);
         }
         request = match error.downcast::<handler::InstantiationError<u64>>() {
@@ -225,8 +262,6 @@ async fn handle_when_a_slot_frees(
                 .unwrap_or_else(|e| e.into_inner()),
             Err(error) => return Err(error),
         };
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 
@@ -245,8 +280,9 @@ impl Dispatch for Components {
     }
 }
 
-/// Wraps each HTTP component in its `ProxyHandler`; components can reach each other
-/// (service chaining) through the weak link each one keeps to the whole set.
+/// Gives each HTTP component its handler (fresh instances for WASI 0.2, a `ProxyHandler` for
+/// WASI 0.3); components can reach each other (service chaining) through the weak link each
+/// one keeps to the whole set.
 pub fn serve_components(configs: Vec<ComponentConfig>) -> Arc<Components> {
     let stopping = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(InFlight::default());
@@ -257,18 +293,27 @@ pub fn serve_components(configs: Vec<ComponentConfig>) -> Arc<Components> {
     Arc::new_cyclic(|weak: &Weak<Components>| Components {
         handlers: configs
             .iter()
-            .filter(|(_, config)| config.http.is_some())
-            .map(|(id, config)| {
-                let state = ComponentState {
-                    config: config.clone(),
-                    components: weak.clone() as Weak<dyn Dispatch>,
-                    next_instance: AtomicU64::new(0),
-                    isolation: Default::default(),
-                    stopping: stopping.clone(),
-                    in_flight: in_flight.clone(),
-                    traces: Arc::default(),
+            .filter_map(|(id, config)| {
+                let components = weak.clone() as Weak<dyn Dispatch>;
+                let handler = match config.http.as_ref()? {
+                    ProxyPre::P2(pre) => HttpHandler::Fresh(FreshInstances::new(
+                        config.clone(),
+                        pre.clone(),
+                        components,
+                        stopping.clone(),
+                        in_flight.clone(),
+                    )),
+                    ProxyPre::P3(_) => HttpHandler::Shared(ProxyHandler::new(ComponentState {
+                        config: config.clone(),
+                        components,
+                        next_instance: AtomicU64::new(0),
+                        isolation: Default::default(),
+                        stopping: stopping.clone(),
+                        in_flight: in_flight.clone(),
+                        traces: Arc::default(),
+                    })),
                 };
-                (id.clone(), ProxyHandler::new(state))
+                Some((id.clone(), handler))
             })
             .collect(),
         configs,
@@ -292,10 +337,8 @@ impl HandlerState for ComponentState {
         })?;
         let mut store = config.new_store(self.components.clone());
         let proxy = pre.instantiate_async(&mut store).await?;
-        let view = match pre {
-            ProxyPre::P3(_) => ViewFn::P3(wasmtime_wasi_http::p3::WasiHttpView::http),
-            ProxyPre::P2(_) => ViewFn::P2(wasmtime_wasi_http::p2::WasiHttpView::http),
-        };
+        // Only WASI 0.3 components are served through a `ProxyHandler` (`serve_components`).
+        let view = ViewFn::P3(wasmtime_wasi_http::p3::WasiHttpView::http);
         let instance = self.next_instance.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(component = &*config.id, instance, "new instance");
         telemetry::record_instance(&config.id);
@@ -417,11 +460,7 @@ impl WorkerState for InstanceWorker {
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         let limits = &self.config.limits;
-        // A WASI 0.2 component serves one request per instance, as under Spin: its export is
-        // synchronous, and SDKs such as JavaScript's cannot serve a second request in one
-        // instance.
-        let wasi_02 = matches!(self.config.http, Some(ProxyPre::P2(_)));
-        if total >= limits.max_instance_reuse_count || (wasi_02 && total >= 1) {
+        if total >= limits.max_instance_reuse_count {
             ShouldAccept::Never
         } else if concurrent >= limits.max_instance_concurrent_reuse_count
             || (concurrent >= 1 && self.isolation.active())
@@ -453,37 +492,65 @@ impl WorkerState for InstanceWorker {
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
-        let (component, log) = (&*self.config.id, &self.config.log);
-        if self.stopping.load(Ordering::Relaxed) {
-            // Workers still alive when the runtime ends are dropped unfinished, which
-            // wasmtime reports as a panic; at shutdown that is no failure of the guest.
-            drop(store);
-            return;
-        }
-        if let Err(e) = result {
-            let instance = self.instance;
-            if self.activity.post_return_expired.load(Ordering::Relaxed) {
-                log.error(format_args!(
-                    "work the guest kept doing after its answer did not finish within {:?} of \
-                     its request (--max-request-duration); stopped (instance {instance})",
-                    self.config.limits.max_request_duration,
-                ));
-            } else if self.activity.post_return.load(Ordering::Relaxed) {
-                log.error(format_args!(
-                    "instance failed after its answer, in work it kept doing: {} (instance \
-                     {instance})",
-                    e.root_cause()
-                ));
-            } else {
-                // The cause on one line (the full chain, with the guest's backtrace, at debug).
-                log.error(format_args!(
-                    "instance failed: {} (instance {instance})",
-                    e.root_cause()
-                ));
-            }
-            tracing::debug!(component, "instance failure in full: {e:?}");
-            self.isolation.trip(log);
-        }
+        let end = InstanceEnd {
+            config: self.config.clone(),
+            instance: self.instance,
+            isolation: self.isolation.clone(),
+            stopping: self.stopping.clone(),
+        };
+        report_instance_end(
+            &end,
+            &result,
+            self.activity.post_return.load(Ordering::Relaxed),
+            self.activity.post_return_expired.load(Ordering::Relaxed),
+        );
         drop(store);
     }
+}
+
+/// What is known of an instance when it ends, to report how it ended.
+pub struct InstanceEnd {
+    pub config: Arc<ComponentConfig>,
+    pub instance: u64,
+    pub isolation: Arc<Isolation>,
+    pub stopping: Arc<AtomicBool>,
+}
+
+/// Logs an instance's failure with its component (on one line; the full chain, with the
+/// guest's backtrace, at debug) and trips the component's isolation. `after_answer`: its
+/// requests were answered and it failed in work it kept doing; `expired`: that work ran past
+/// `--max-request-duration`. Instances still alive when the app shuts down end unfinished,
+/// which is no failure of the guest.
+pub fn report_instance_end(
+    end: &InstanceEnd,
+    result: &wasmtime::Result<()>,
+    after_answer: bool,
+    expired: bool,
+) {
+    let (component, log) = (&*end.config.id, &end.config.log);
+    let Err(e) = result else { return };
+    if end.stopping.load(Ordering::Relaxed) {
+        return;
+    }
+    let instance = end.instance;
+    if expired {
+        log.error(format_args!(
+            "work the guest kept doing after its answer did not finish within {:?} of \
+             its request (--max-request-duration); stopped (instance {instance})",
+            end.config.limits.max_request_duration,
+        ));
+    } else if after_answer {
+        log.error(format_args!(
+            "instance failed after its answer, in work it kept doing: {} (instance \
+             {instance})",
+            e.root_cause()
+        ));
+    } else {
+        log.error(format_args!(
+            "instance failed: {} (instance {instance})",
+            e.root_cause()
+        ));
+    }
+    tracing::debug!(component, "instance failure in full: {e:?}");
+    end.isolation.trip(log);
 }

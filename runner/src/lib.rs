@@ -36,6 +36,7 @@ mod config_error;
 mod cron;
 mod engine;
 mod files;
+mod fresh_instances;
 mod guest_limits;
 mod host;
 mod in_flight;

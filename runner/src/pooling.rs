@@ -13,6 +13,7 @@
 //! and is then answered `503` with `Retry-After` (`router`).
 
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How the process's engine allocates instances (see the module docs).
@@ -67,6 +68,36 @@ pub(crate) fn is_pool_full(error: &wasmtime::Error) -> bool {
     match error.downcast_ref::<wasmtime_wasi_http::handler::InstantiationError<u64>>() {
         Some(failed) => pool_full(&failed.error),
         None => pool_full(error),
+    }
+}
+
+/// Waiting out a full instance pool: a request that finds no free slot tries again after a
+/// pause that doubles from 5 ms up to 100 ms, for up to `POOL_WAIT` in all, then is answered
+/// `503`. A burst past the pool's size is absorbed; a pool held full is not.
+pub(crate) struct PoolWait {
+    deadline: Instant,
+    pause: Duration,
+}
+
+/// How long a request waits for a free slot when the instance pool is full.
+const POOL_WAIT: Duration = Duration::from_secs(1);
+
+impl PoolWait {
+    pub(crate) fn new() -> Self {
+        Self {
+            deadline: Instant::now() + POOL_WAIT,
+            pause: Duration::from_millis(5),
+        }
+    }
+
+    /// Whether to try again after `error`: only for a full pool with time left, after a pause.
+    pub(crate) async fn retry(&mut self, error: &wasmtime::Error) -> bool {
+        if !is_pool_full(error) || Instant::now() + self.pause > self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(100));
+        true
     }
 }
 
