@@ -373,3 +373,32 @@ async fn a_full_instance_pool_answers_503_until_a_slot_frees_and_on_demand_has_n
         }
     }
 }
+
+/// A WASI 0.2 request that outlives `--max-request-duration` gets `500` at the deadline, not
+/// when the guest would have finished; its instance is stopped and the runner says why; the
+/// component goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasi_02_request_past_its_deadline_gets_500_at_the_deadline_and_the_app_goes_on() {
+    let Some(manifest) = built(SdkApp::RustSdk5).await else {
+        return;
+    };
+    let client = client();
+    let state = tempfile::tempdir().unwrap();
+    let args = ["--max-request-duration", "1s"];
+    let runner = RunnerProcess::start(&manifest, state.path(), &args);
+    let started = std::time::Instant::now();
+    let late = get(&client, &format!("{}/sleep?ms=6000", runner.url)).await;
+    let took = started.elapsed();
+    assert_eq!(late.status, 500, "{}", late.text());
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(4500),
+        "answered after {took:?}, not at the 1 s deadline"
+    );
+    runner.wait_for_log(
+        &["no answer within 1s", "--max-request-duration"],
+        Duration::from_secs(5),
+    );
+    runner.wait_for_log(&["instance failed", "timed out"], Duration::from_secs(5));
+    let next = get(&client, &format!("{}/", runner.url)).await;
+    assert_eq!((next.status, next.text()), (200, SdkApp::RustSdk5.hello()));
+}

@@ -120,7 +120,12 @@ impl FreshInstances {
                 report_instance_end(&end, &result, after_answer, after_answer && expired);
                 drop(store);
                 drop(busy);
-                result
+                // Both deadlines are the same instant: the caller may see the answer channel
+                // close before its own timer fires, and must still report an expiry.
+                match expired && !after_answer {
+                    true => Err(handler::ExpirationError.into()),
+                    false => result,
+                }
             }
             .in_current_span(),
         );
