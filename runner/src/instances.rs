@@ -492,6 +492,12 @@ impl WorkerState for InstanceWorker {
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
+        tracing::debug!(
+            component = &*self.config.id,
+            instance = self.instance,
+            failed = result.is_err(),
+            "instance ended"
+        );
         let end = InstanceEnd {
             config: self.config.clone(),
             instance: self.instance,

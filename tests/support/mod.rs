@@ -146,7 +146,7 @@ pub async fn get(client: &reqwest::Client, url: &str) -> Answer {
         .get(url)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        .unwrap_or_else(|e| panic!("GET {url}: {e:?}"));
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.bytes().await.expect("body").to_vec();

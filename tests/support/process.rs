@@ -145,6 +145,15 @@ impl RunnerProcess {
 
 impl Drop for RunnerProcess {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failed test shows what the runner said and whether it was still running.
+            let exited = self.child.try_wait().ok().flatten();
+            eprintln!(
+                "runner (pid {}, exit status {exited:?}) log:\n{}",
+                self.pid(),
+                self.log()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
