@@ -90,6 +90,14 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
             skipped.push(format!("{} skipped: {reason}", host.to_lowercase()));
         }
     }
+    if plan.runs(Suite::Sdk) {
+        for app in paths.unbuilt_sdk_apps() {
+            skipped.push(format!(
+                "sdk suite: {app} is not built (`{}` builds the apps)",
+                paths::SDK_APPS_BUILD
+            ));
+        }
+    }
     if let Some(limit) = open_files
         && (limit as usize) < plan.holds.iter().max().copied().unwrap_or(0) + 1_000
     {

@@ -3,6 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+/// The SDK apps under `tests/apps/` the sdk suite measures, in its order.
+pub const SDK_APPS: [&str; 4] = ["rust-sdk5", "rust-sdk6", "js", "python"];
+
+/// The command that builds them into `target/sdk-apps/` (the tests that use them).
+pub const SDK_APPS_BUILD: &str = "cargo test --test sdk_apps --test wasi_rc";
+
 pub struct Paths {
     pub root: PathBuf,
     pub manifest: PathBuf,
@@ -81,6 +87,15 @@ impl Paths {
         let copy = dir.join("spin.toml");
         std::fs::write(&copy, kept.join("\n"))?;
         Ok(copy)
+    }
+
+    /// The SDK apps under `tests/apps/` whose builds (by [`SDK_APPS_BUILD`]) are
+    /// not in `target/sdk-apps/`: what the sdk suite will skip.
+    pub fn unbuilt_sdk_apps(&self) -> Vec<&'static str> {
+        SDK_APPS
+            .into_iter()
+            .filter(|app| self.sdk_app(app).is_none())
+            .collect()
     }
 
     /// The runnable manifest of the SDK app `name` as `cargo test` last built it

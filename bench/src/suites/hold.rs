@@ -36,7 +36,10 @@ pub async fn holds(launcher: &Launcher<'_>, plan: &Plan) -> Vec<HoldRow> {
 pub async fn sdk_app_holds(launcher: &Launcher<'_>, plan: &Plan) -> Vec<HoldRow> {
     const APP: &str = "rust-sdk5";
     let Some(manifest) = launcher.paths.sdk_app(APP) else {
-        eprintln!("SKIPPED: the SDK app hold: {APP} is not built (`cargo test --test sdk_apps`)");
+        eprintln!(
+            "SKIPPED: the SDK app hold: {APP} is not built (`{}`)",
+            crate::paths::SDK_APPS_BUILD
+        );
         return Vec::new();
     };
     let requests = plan.holds.iter().copied().min().unwrap_or(1_000).min(1_000);

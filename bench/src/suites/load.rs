@@ -84,7 +84,7 @@ pub async fn observe(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec
 /// connection and at the middle count: the runner against Spin on the same manifest.
 pub async fn sdk_apps(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Vec<LoadRow> {
     let mut rows = Vec::new();
-    for app in ["rust-sdk5", "rust-sdk6", "js", "python"] {
+    for app in crate::paths::SDK_APPS {
         let cases: Vec<Case> = ["/", "/kv"]
             .into_iter()
             .flat_map(|path| {
@@ -95,8 +95,9 @@ pub async fn sdk_apps(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Ve
             .collect();
         let Some(manifest) = launcher.paths.sdk_app(app) else {
             eprintln!(
-                "SKIPPED: the sdk suite: {app} is not built (`cargo test --test sdk_apps` \
-                 builds the apps into target/sdk-apps/)"
+                "SKIPPED: the sdk suite: {app} is not built (`{}` builds the apps into \
+                 target/sdk-apps/)",
+                crate::paths::SDK_APPS_BUILD
             );
             continue;
         };
