@@ -92,10 +92,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     }
     if plan.runs(Suite::Sdk) {
         for app in paths.unbuilt_sdk_apps() {
-            skipped.push(format!(
-                "sdk suite: {app} is not built (`{}` builds the apps)",
-                paths::SDK_APPS_BUILD
-            ));
+            skipped.push(format!("sdk suite: {}", paths::sdk_app_not_built(app)));
         }
     }
     if let Some(limit) = open_files

@@ -7,7 +7,12 @@ use std::path::{Path, PathBuf};
 pub const SDK_APPS: [&str; 4] = ["rust-sdk5", "rust-sdk6", "js", "python"];
 
 /// The command that builds them into `target/sdk-apps/` (the tests that use them).
-pub const SDK_APPS_BUILD: &str = "cargo test --test sdk_apps --test wasi_rc";
+const SDK_APPS_BUILD: &str = "cargo test --test sdk_apps --test wasi_rc";
+
+/// Why an SDK app cannot be measured when its build is missing, and how to make it.
+pub fn sdk_app_not_built(app: &str) -> String {
+    format!("{app} is not built (`{SDK_APPS_BUILD}` builds the apps into target/sdk-apps/)")
+}
 
 pub struct Paths {
     pub root: PathBuf,
@@ -89,7 +94,7 @@ impl Paths {
         Ok(copy)
     }
 
-    /// The SDK apps under `tests/apps/` whose builds (by [`SDK_APPS_BUILD`]) are
+    /// The SDK apps under `tests/apps/` whose builds (by `cargo test`) are
     /// not in `target/sdk-apps/`: what the sdk suite will skip.
     pub fn unbuilt_sdk_apps(&self) -> Vec<&'static str> {
         SDK_APPS

@@ -36,10 +36,8 @@ pub async fn holds(launcher: &Launcher<'_>, plan: &Plan) -> Vec<HoldRow> {
 pub async fn sdk_app_holds(launcher: &Launcher<'_>, plan: &Plan) -> Vec<HoldRow> {
     const APP: &str = "rust-sdk5";
     let Some(manifest) = launcher.paths.sdk_app(APP) else {
-        eprintln!(
-            "SKIPPED: the SDK app hold: {APP} is not built (`{}`)",
-            crate::paths::SDK_APPS_BUILD
-        );
+        let reason = crate::paths::sdk_app_not_built(APP);
+        eprintln!("SKIPPED: the SDK app hold: {reason}");
         return Vec::new();
     };
     let requests = plan.holds.iter().copied().min().unwrap_or(1_000).min(1_000);

@@ -94,11 +94,8 @@ pub async fn sdk_apps(launcher: &Launcher<'_>, wrk: &PathBuf, plan: &Plan) -> Ve
             })
             .collect();
         let Some(manifest) = launcher.paths.sdk_app(app) else {
-            eprintln!(
-                "SKIPPED: the sdk suite: {app} is not built (`{}` builds the apps into \
-                 target/sdk-apps/)",
-                crate::paths::SDK_APPS_BUILD
-            );
+            let reason = crate::paths::sdk_app_not_built(app);
+            eprintln!("SKIPPED: the sdk suite: {reason}");
             continue;
         };
         let on = |spin| Contender::SdkApp {
